@@ -1,0 +1,451 @@
+//! Diagnostics: errors and warnings as values, each with a stable code, a
+//! location in a spec file and a hint, rendered rustc-style with the
+//! offending line and a caret.
+//!
+//! The library never prints; it returns [`Diagnostic`]s and the binary
+//! renders them with [`Diagnostic::render`].
+
+use std::fmt::{self, Write as _};
+
+use crate::source::{Sources, Span};
+
+/// How serious a diagnostic is. Errors fail the command; warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Stable diagnostic codes. The numbers never change meaning; new codes are
+/// appended. `orchctl` prints them as `E001`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    /// The file is not valid YAML.
+    YamlSyntax = 1,
+    /// A field the format does not know.
+    UnknownField = 2,
+    /// A value of the wrong type or shape.
+    InvalidValue = 3,
+    /// A required field is missing.
+    MissingField = 4,
+    /// The same key twice in one mapping.
+    DuplicateKey = 5,
+    /// The same name defined in two places.
+    DuplicateDefinition = 6,
+    /// A required section (`project`, `runtime`) is missing from every file.
+    MissingSection = 7,
+    /// A name that Kubernetes or Argo would reject.
+    InvalidName = 8,
+    /// A reference to an image that is not declared under `images`.
+    UnknownImage = 9,
+    /// A reference to an agent that is not declared under `agents`.
+    UnknownAgent = 10,
+    /// A reference to a chain that is not declared under `chains`.
+    UnknownChain = 11,
+    /// A reference to a step that does not exist in the chain.
+    UnknownStep = 12,
+    /// The steps of a chain, or calls between chains, form a cycle.
+    Cycle = 13,
+    /// A step must be exactly one of agent, container, approval or chain.
+    StepKind = 14,
+    /// A reference to a parameter that is not declared.
+    UnknownParameter = 15,
+    /// A reference to a step output that is not declared or not reachable.
+    UnknownOutput = 16,
+    /// A `${…}` expression that cannot be parsed.
+    InvalidExpression = 17,
+    /// A reference to a semaphore or mutex that is not declared.
+    UnknownLock = 18,
+    /// A prompt file that does not exist.
+    PromptNotFound = 19,
+    /// A prompt path that leaves `pipelines/`.
+    PromptEscapes = 20,
+    /// A prompt template that does not render.
+    PromptTemplate = 21,
+    /// A literal that looks like a secret value or token.
+    SecretLiteral = 22,
+    /// A duration that cannot be parsed.
+    InvalidDuration = 23,
+    /// A parameter default or enum value of the wrong type.
+    ParameterType = 24,
+    /// A reference to a resource tier that is not declared.
+    UnknownTier = 25,
+    /// An image reference that is not `registry/name:tag[@digest]`.
+    InvalidImage = 26,
+    /// A parameter name reserved by orchctl.
+    ReservedName = 27,
+    /// A label key or value that Kubernetes would reject.
+    InvalidLabel = 28,
+    /// The pipelines directory or a file in it cannot be read.
+    Io = 29,
+    /// A file in the output directory that orchctl did not write is in the way.
+    ForeignFile = 30,
+    /// An environment variable name that is not valid.
+    InvalidEnvName = 31,
+    /// An object over the Kubernetes 1 MiB size limit.
+    ObjectTooLarge = 32,
+    /// Inconsistent settings.
+    Conflict = 33,
+    /// A parameter a chain needs is never given a value.
+    UnboundParameter = 34,
+    /// A declared item that nothing uses.
+    Unused = 35,
+}
+
+impl Code {
+    /// The code as printed: `E001`.
+    #[must_use]
+    pub fn as_str(self) -> String {
+        format!("E{:03}", self as u16)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "E{:03}", *self as u16)
+    }
+}
+
+/// A secondary location with its own short message ("first defined here").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem found in the input, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// Where the problem is; `None` for problems with no single place.
+    pub span: Option<Span>,
+    /// A short note printed under the caret.
+    pub label: Option<String>,
+    /// Other places worth showing.
+    pub labels: Vec<Label>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    #[must_use]
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            span: None,
+            label: None,
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    #[must_use]
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
+    }
+
+    #[must_use]
+    pub fn at(mut self, span: Option<Span>) -> Self {
+        self.span = span;
+        self
+    }
+
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    #[must_use]
+    pub fn also(mut self, span: Option<Span>, message: impl Into<String>) -> Self {
+        if let Some(span) = span {
+            self.labels.push(Label {
+                span,
+                message: message.into(),
+            });
+        }
+        self
+    }
+
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Render as text, rustc-style. `color` adds ANSI styles.
+    #[must_use]
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let style = Style::new(color);
+        let mut out = String::new();
+        let (word, word_style) = match self.severity {
+            Severity::Error => ("error", style.error),
+            Severity::Warning => ("warning", style.warning),
+        };
+        let _ = writeln!(
+            out,
+            "{word_style}{word}[{}]{reset}{bold}: {}{reset}",
+            self.code,
+            self.message,
+            reset = style.reset,
+            bold = style.bold,
+        );
+        let gutter = self
+            .span
+            .iter()
+            .chain(self.labels.iter().map(|l| &l.span))
+            .map(|s| s.line.to_string().len())
+            .max()
+            .unwrap_or(1);
+        if let Some(span) = &self.span {
+            snippet(
+                &mut out,
+                sources,
+                span,
+                self.label.as_deref(),
+                gutter,
+                &style,
+                '^',
+            );
+        }
+        for label in &self.labels {
+            snippet(
+                &mut out,
+                sources,
+                &label.span,
+                Some(&label.message),
+                gutter,
+                &style,
+                '-',
+            );
+        }
+        if let Some(help) = &self.help {
+            let pad = " ".repeat(gutter);
+            let _ = writeln!(
+                out,
+                "{pad} {blue}={reset} {bold}help{reset}: {help}",
+                blue = style.blue,
+                reset = style.reset,
+                bold = style.bold
+            );
+        }
+        out
+    }
+
+    /// `path:line:col: error[E001]: message` on one line, for tools and tests.
+    #[must_use]
+    pub fn short(&self, sources: &Sources) -> String {
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match &self.span {
+            Some(span) => format!(
+                "{}:{}:{}: {kind}[{}]: {}",
+                sources.path(span.file),
+                span.line,
+                span.col,
+                self.code,
+                self.message
+            ),
+            None => format!("{kind}[{}]: {}", self.code, self.message),
+        }
+    }
+}
+
+fn snippet(
+    out: &mut String,
+    sources: &Sources,
+    span: &Span,
+    label: Option<&str>,
+    gutter: usize,
+    style: &Style,
+    mark: char,
+) {
+    let pad = " ".repeat(gutter);
+    let (blue, reset) = (style.blue, style.reset);
+    let _ = writeln!(
+        out,
+        "{pad}{blue}-->{reset} {}:{}:{}",
+        sources.path(span.file),
+        span.line,
+        span.col
+    );
+    let Some(line) = sources.line(span.file, span.line) else {
+        return;
+    };
+    let line = line.replace('\t', " ");
+    let _ = writeln!(out, "{pad} {blue}|{reset}");
+    let _ = writeln!(
+        out,
+        "{blue}{:>gutter$} |{reset} {line}",
+        span.line,
+        gutter = gutter
+    );
+    let width = line.chars().count();
+    let start = span.col.saturating_sub(1).min(width);
+    let len = span.len.min(width.saturating_sub(start)).max(1);
+    let marks: String = std::iter::repeat_n(mark, len).collect();
+    let color = if mark == '^' { style.error } else { style.blue };
+    let _ = write!(
+        out,
+        "{pad} {blue}|{reset} {}{color}{marks}",
+        " ".repeat(start)
+    );
+    if let Some(label) = label {
+        let _ = write!(out, " {label}");
+    }
+    let _ = writeln!(out, "{reset}");
+}
+
+struct Style {
+    error: &'static str,
+    warning: &'static str,
+    blue: &'static str,
+    bold: &'static str,
+    reset: &'static str,
+}
+
+impl Style {
+    fn new(color: bool) -> Self {
+        if color {
+            Self {
+                error: "\x1b[1;31m",
+                warning: "\x1b[1;33m",
+                blue: "\x1b[1;34m",
+                bold: "\x1b[1m",
+                reset: "\x1b[0m",
+            }
+        } else {
+            Self {
+                error: "",
+                warning: "",
+                blue: "",
+                bold: "",
+                reset: "",
+            }
+        }
+    }
+}
+
+/// The closest candidate to `name` by edit distance, if close enough to be a
+/// plausible typo.
+#[must_use]
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
+        .map(|(_, c)| c)
+}
+
+/// A hint naming the closest candidate, or listing what exists.
+#[must_use]
+pub fn suggestion<'a>(
+    what: &str,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
+    if let Some(best) = did_you_mean(name, candidates.clone()) {
+        return format!("did you mean `{best}`?");
+    }
+    let mut all: Vec<&str> = candidates.into_iter().collect();
+    all.sort_unstable();
+    all.dedup();
+    if all.is_empty() {
+        format!("no {what} is declared")
+    } else {
+        let list: Vec<String> = all.iter().take(12).map(|c| format!("`{c}`")).collect();
+        let more = if all.len() > 12 { ", …" } else { "" };
+        format!("declared {what}s: {}{more}", list.join(", "))
+    }
+}
+
+/// Levenshtein distance over chars.
+#[must_use]
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// Every diagnostic of a run, in a stable order.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    #[must_use]
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// Sort by file, line, column, then code, and drop exact duplicates.
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                d.span
+                    .as_ref()
+                    .map_or((usize::MAX, 0, 0), |s| (s.file.0, s.line, s.col))
+            };
+            key(a)
+                .cmp(&key(b))
+                .then(a.code.cmp(&b.code))
+                .then(a.message.cmp(&b.message))
+        });
+        self.0.dedup();
+    }
+
+    #[must_use]
+    pub fn errors(&self) -> usize {
+        self.0.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_and_suggestions() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            did_you_mean("rex-autor", ["rex-author", "rex-tests"]),
+            Some("rex-author")
+        );
+        assert_eq!(did_you_mean("zzz", ["rex-author"]), None);
+        assert_eq!(
+            suggestion("agent", "zzz", ["b", "a"]),
+            "declared agents: `a`, `b`"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! orchctl compiles a typed spec of agents, chains, event routes,
+//! concurrency limits and apps into the manifests Argo Workflows, Argo Events
+//! and Argo CD run.
+//!
+//! Data travels one way: files → [`spec`] ([`load`]) → [`model`] (checked and
+//! resolved) → typed objects ([`lower`]) → text ([`emit`]) → disk ([`write`])
+//! or a diff ([`drift`]). The library never prints and never exits: every
+//! problem is a [`Diagnostic`] with a location.
+//!
+//! ```
+//! let (loaded, diags) = orchctl::load::load_str("platform.yaml", "project: {name: demo}\n");
+//! assert!(diags.has_errors()); // `namespace` is missing
+//! # let _ = loaded;
+//! ```
+
+pub mod argo;
+pub mod check;
+pub mod diagnostic;
+pub mod drift;
+pub mod emit;
+pub mod expr;
+pub mod load;
+pub mod lower;
+pub mod model;
+pub mod schema;
+pub mod schemas;
+pub mod source;
+pub mod spec;
+pub mod write;
+pub mod yaml;
+
+use std::path::Path;
+
+pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
+pub use emit::Tree;
+pub use load::Loaded;
+pub use model::Model;
+
+/// Largest ConfigMap orchctl writes: Kubernetes refuses objects over 1 MiB.
+pub const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
+
+/// A successful compilation.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub model: Model,
+    pub objects: Vec<lower::Object>,
+    pub tree: Tree,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// Check, resolve, lower and emit a loaded spec.
+///
+/// # Errors
+/// Every diagnostic found, when at least one is an error.
+pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
+    let (model, mut diags) = model::resolve(loaded);
+    let Some(model) = model else {
+        return Err(diags);
+    };
+    let objects = lower::lower(&model);
+    for object in &objects {
+        if object.kind == "ConfigMap" {
+            let size: usize = object
+                .value
+                .get("data")
+                .and_then(serde_json::Value::as_object)
+                .map_or(0, |d| {
+                    d.iter()
+                        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                        .sum()
+                });
+            if size > MAX_CONFIG_MAP_BYTES {
+                diags.push(
+                    Diagnostic::error(
+                        Code::ObjectTooLarge,
+                        format!(
+                            "ConfigMap `{}` would hold {size} bytes, over the 1 MiB limit",
+                            object.name
+                        ),
+                    )
+                    .help("shorten the system prompts, or split agents across projects"),
+                );
+            }
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let tree = emit::emit(&objects);
+    Ok(Compiled {
+        model,
+        objects,
+        tree,
+        warnings: diags,
+    })
+}
+
+/// Load and compile the spec in `pipelines`. The [`Loaded`] spec is returned
+/// either way so diagnostics can be shown with their source lines.
+#[must_use]
+pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) {
+    let (loaded, mut diags) = load::load_dir(pipelines);
+    let result = compile(&loaded);
+    let result = match result {
+        Ok(mut c) => {
+            if diags.has_errors() {
+                diags.0.extend(c.warnings.0);
+                diags.sort();
+                Err(diags)
+            } else {
+                diags.0.extend(std::mem::take(&mut c.warnings.0));
+                diags.sort();
+                c.warnings = diags;
+                Ok(c)
+            }
+        }
+        Err(more) => {
+            diags.0.extend(more.0);
+            diags.sort();
+            Err(diags)
+        }
+    };
+    (loaded, result)
+}

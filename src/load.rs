@@ -1,0 +1,612 @@
+//! Reading `pipelines/`: every `*.yaml` / `*.yml` file below it, in path
+//! order, parsed into spans-aware trees, deserialized section by section into
+//! one merged [`Spec`], plus the prompt files agents name.
+//!
+//! The loader remembers which file defined each named item, so later stages
+//! can point at the exact line of anything they complain about. Each agent,
+//! chain and image is deserialized on its own, so one run reports the errors
+//! of all of them rather than stopping at the first.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, suggestion};
+use crate::source::{FileId, Sources, Span, slash_path};
+use crate::spec::{Concurrency, SECTIONS, Spec};
+use crate::yaml::{self, Node, Seg, de};
+
+/// Most spec files read from one directory.
+const MAX_FILES: usize = 10_000;
+/// Largest spec or prompt file read (bytes).
+const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Where each part of the merged spec was defined.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    pub project: Option<FileId>,
+    pub runtime: Option<FileId>,
+    pub images: BTreeMap<String, FileId>,
+    pub vars: BTreeMap<String, FileId>,
+    /// One entry per parameter, in order: its file and index in that file.
+    pub parameters: Vec<(FileId, usize)>,
+    pub agents: BTreeMap<String, FileId>,
+    pub chains: BTreeMap<String, FileId>,
+    pub concurrency: Option<FileId>,
+    pub semaphores: BTreeMap<String, FileId>,
+    pub mutexes: BTreeMap<String, FileId>,
+}
+
+/// A loaded spec: the merged [`Spec`], its sources, and where things are.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub spec: Spec,
+    pub sources: Sources,
+    pub origins: Origins,
+    /// Prompt file text by agent name (for agents with `promptFile`).
+    pub prompt_files: BTreeMap<String, FileId>,
+    trees: BTreeMap<FileId, Node>,
+}
+
+impl Loaded {
+    /// Build from a spec made in code (no files, no locations).
+    #[must_use]
+    pub fn from_spec(spec: Spec) -> Self {
+        Self {
+            spec,
+            ..Self::default()
+        }
+    }
+
+    /// The span of the value at `path` in `file`.
+    #[must_use]
+    pub fn span(&self, file: Option<FileId>, path: &[Seg<'_>]) -> Option<Span> {
+        self.trees.get(&file?)?.find(path).map(|n| n.span)
+    }
+
+    /// The span of the key at the end of `path` in `file`.
+    #[must_use]
+    pub fn key_span(&self, file: Option<FileId>, path: &[Seg<'_>]) -> Option<Span> {
+        self.trees.get(&file?)?.find_key(path)
+    }
+
+    /// The node at `path` in `file`.
+    #[must_use]
+    pub fn node(&self, file: FileId, path: &[Seg<'_>]) -> Option<&Node> {
+        self.trees.get(&file)?.find(path)
+    }
+
+    /// The spec files that define the named parts, as paths relative to the
+    /// pipelines directory (for "generated from" headers).
+    #[must_use]
+    pub fn file_name(&self, file: Option<FileId>) -> Option<String> {
+        file.map(|f| self.sources.relative(f))
+    }
+}
+
+/// Load every spec file under `dir`. `display` is how the directory is named
+/// in messages (usually as the user passed it).
+///
+/// Returns the loaded spec and the diagnostics found; the spec is usable for
+/// further checks even when some parts failed to load.
+#[must_use]
+pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut loaded = Loaded::default();
+    let files = match spec_files(dir) {
+        Ok(files) => files,
+        Err(d) => {
+            diags.push(d);
+            return (loaded, diags);
+        }
+    };
+    let display_dir = slash_path(dir);
+    for rel in files {
+        let path = dir.join(&rel);
+        let display = format!("{display_dir}/{}", slash_path(&rel));
+        let text = match read_text(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
+                        .help("check that the file exists, is readable and is UTF-8 text"),
+                );
+                continue;
+            }
+        };
+        let file = loaded.sources.add(display, rel, text);
+        let text = &loaded
+            .sources
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
+        match yaml::parse(text, file) {
+            Ok(Some(root)) => {
+                loaded.trees.insert(file, root);
+            }
+            Ok(None) => {}
+            Err(d) => diags.push(d),
+        }
+    }
+    let trees: Vec<(FileId, Node)> = loaded.trees.iter().map(|(f, n)| (*f, n.clone())).collect();
+    for (file, root) in &trees {
+        merge_file(&mut loaded, *file, root, &mut diags);
+    }
+    load_prompts(&mut loaded, dir, &mut diags);
+    (loaded, diags)
+}
+
+/// Load spec text given in memory as if it were the file `name` in a
+/// pipelines directory (used by tests and fuzzing). Prompt files are not read.
+#[must_use]
+pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut loaded = Loaded::default();
+    let file = loaded.sources.add(
+        format!("pipelines/{name}"),
+        PathBuf::from(name),
+        text.to_string(),
+    );
+    match yaml::parse(text, file) {
+        Ok(Some(root)) => {
+            loaded.trees.insert(file, root.clone());
+            merge_file(&mut loaded, file, &root, &mut diags);
+        }
+        Ok(None) => {}
+        Err(d) => diags.push(d),
+    }
+    (loaded, diags)
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} bytes is over the {MAX_FILE_BYTES}-byte limit",
+            meta.len()
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// Every `*.yaml` / `*.yml` below `dir`, relative, sorted, hidden entries skipped.
+fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    if !dir.is_dir() {
+        return Err(Diagnostic::error(
+            Code::Io,
+            format!("no pipelines directory at `{}`", slash_path(dir)),
+        )
+        .help("run `orchctl init` to create one, or pass `--pipelines DIR`"));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = fs::read_dir(dir.join(&rel)).map_err(|e| {
+            Diagnostic::error(
+                Code::Io,
+                format!("cannot read `{}`: {e}", slash_path(&dir.join(&rel))),
+            )
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name_str = name.to_string_lossy();
+            if name_str.starts_with('.') {
+                continue;
+            }
+            let child = rel.join(&name);
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(child);
+            } else if name_str.ends_with(".yaml") || name_str.ends_with(".yml") {
+                out.push(child);
+            }
+        }
+        if out.len() > MAX_FILES {
+            return Err(Diagnostic::error(
+                Code::Io,
+                format!(
+                    "more than {MAX_FILES} spec files under `{}`",
+                    slash_path(dir)
+                ),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagnostics) {
+    let Some(entries) = root.as_map() else {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, "a spec file is a mapping of sections")
+                .at(Some(root.span))
+                .help(format!("use top-level keys among {}", SECTIONS.join(", "))),
+        );
+        return;
+    };
+    for (key, value) in entries {
+        let name = key.as_str().unwrap_or_default();
+        match name {
+            "project" => {
+                if let Some(p) = section(value, key, diags) {
+                    if let Some(prev) = loaded.origins.project {
+                        diags.push(duplicate(
+                            loaded,
+                            "project",
+                            prev,
+                            &[Seg::Key("project")],
+                            key.span,
+                        ));
+                    } else {
+                        loaded.origins.project = Some(file);
+                        loaded.spec.project = Some(p);
+                    }
+                }
+            }
+            "runtime" => {
+                if let Some(r) = section(value, key, diags) {
+                    if let Some(prev) = loaded.origins.runtime {
+                        diags.push(duplicate(
+                            loaded,
+                            "runtime",
+                            prev,
+                            &[Seg::Key("runtime")],
+                            key.span,
+                        ));
+                    } else {
+                        loaded.origins.runtime = Some(file);
+                        loaded.spec.runtime = Some(r);
+                    }
+                }
+            }
+            "images" => merge_named(loaded, file, "images", value, key, diags, |l| {
+                (&mut l.spec.images, &mut l.origins.images)
+            }),
+            "vars" => merge_named(loaded, file, "vars", value, key, diags, |l| {
+                (&mut l.spec.vars, &mut l.origins.vars)
+            }),
+            "agents" => merge_named(loaded, file, "agents", value, key, diags, |l| {
+                (&mut l.spec.agents, &mut l.origins.agents)
+            }),
+            "chains" => merge_named(loaded, file, "chains", value, key, diags, |l| {
+                (&mut l.spec.chains, &mut l.origins.chains)
+            }),
+            "parameters" => merge_parameters(loaded, file, value, key, diags),
+            "concurrency" => merge_concurrency(loaded, file, value, key, diags),
+            other => diags.push(
+                Diagnostic::error(Code::UnknownField, format!("unknown section `{other}`"))
+                    .at(Some(key.span))
+                    .help(suggestion("section", other, SECTIONS.iter().copied())),
+            ),
+        }
+    }
+}
+
+fn section<T: DeserializeOwned>(value: &Node, key: &Node, diags: &mut Diagnostics) -> Option<T> {
+    let de = de::NodeDeserializer {
+        node: value,
+        key_span: Some(key.span),
+    };
+    match T::deserialize(de) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(e.into_diagnostic());
+            None
+        }
+    }
+}
+
+fn duplicate(
+    loaded: &Loaded,
+    what: &str,
+    prev: FileId,
+    path: &[Seg<'_>],
+    here: Span,
+) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateDefinition,
+        format!("`{what}` is defined twice"),
+    )
+    .at(Some(here))
+    .label("defined again here")
+    .also(loaded.key_span(Some(prev), path), "first defined here")
+    .help("each name is defined once across all files under pipelines/; remove or rename one")
+}
+
+type Slots<'a, T> = (
+    &'a mut BTreeMap<String, T>,
+    &'a mut BTreeMap<String, FileId>,
+);
+
+fn merge_named<T: DeserializeOwned>(
+    loaded: &mut Loaded,
+    file: FileId,
+    section_name: &str,
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+    slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
+) {
+    let entries = match &value.value {
+        yaml::Value::Map(entries) => entries,
+        yaml::Value::Scalar(s) if s.plain && s.text.is_empty() => return,
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{section_name}` is a mapping of names to definitions"),
+                )
+                .at(Some(key.span))
+                .help(format!(
+                    "write `{section_name}:` followed by `NAME: …` entries"
+                )),
+            );
+            return;
+        }
+    };
+    for (k, v) in entries {
+        let Some(name) = k.as_str() else { continue };
+        let Some(item) = section::<T>(v, k, diags) else {
+            continue;
+        };
+        let prev = slots(loaded).1.get(name).copied();
+        if let Some(prev) = prev {
+            let d = duplicate(
+                loaded,
+                &format!("{section_name}.{name}"),
+                prev,
+                &[Seg::Key(section_name), Seg::Key(name)],
+                k.span,
+            );
+            diags.push(d);
+            continue;
+        }
+        let (items, origins) = slots(loaded);
+        items.insert(name.to_string(), item);
+        origins.insert(name.to_string(), file);
+    }
+}
+
+fn merge_parameters(
+    loaded: &mut Loaded,
+    file: FileId,
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+) {
+    let yaml::Value::Seq(items) = &value.value else {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, "`parameters` is a list")
+                .at(Some(key.span))
+                .help("write `parameters:` followed by `- name: …` items"),
+        );
+        return;
+    };
+    for (index, item) in items.iter().enumerate() {
+        let Some(p) = section::<crate::spec::Parameter>(item, key, diags) else {
+            continue;
+        };
+        if let Some(pos) = loaded.spec.parameters.iter().position(|q| q.name == p.name) {
+            let (prev_file, prev_index) = loaded.origins.parameters[pos];
+            let here = loaded.span(
+                Some(file),
+                &[Seg::Key("parameters"), Seg::Index(index), Seg::Key("name")],
+            );
+            let there = loaded.span(
+                Some(prev_file),
+                &[
+                    Seg::Key("parameters"),
+                    Seg::Index(prev_index),
+                    Seg::Key("name"),
+                ],
+            );
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateDefinition,
+                    format!("parameter `{}` is defined twice", p.name),
+                )
+                .at(here)
+                .also(there, "first defined here")
+                .help("remove one of the two definitions"),
+            );
+            continue;
+        }
+        loaded.spec.parameters.push(p);
+        loaded.origins.parameters.push((file, index));
+    }
+}
+
+fn merge_concurrency(
+    loaded: &mut Loaded,
+    file: FileId,
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+) {
+    let Some(c) = section::<Concurrency>(value, key, diags) else {
+        return;
+    };
+    let target = loaded
+        .spec
+        .concurrency
+        .get_or_insert_with(Concurrency::default);
+    if c.config_map.is_some() {
+        if target.config_map.is_some() {
+            let here = loaded.key_span(
+                Some(file),
+                &[Seg::Key("concurrency"), Seg::Key("configMap")],
+            );
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateDefinition,
+                    "`concurrency.configMap` is set twice",
+                )
+                .at(here)
+                .help("set it in one file only"),
+            );
+        }
+        loaded.origins.concurrency = Some(file);
+    }
+    let target = loaded
+        .spec
+        .concurrency
+        .get_or_insert_with(Concurrency::default);
+    if target.config_map.is_none() {
+        target.config_map = c.config_map;
+    }
+    for (name, s) in c.semaphores {
+        if let Some(prev) = loaded.origins.semaphores.get(&name).copied() {
+            let path = [
+                Seg::Key("concurrency"),
+                Seg::Key("semaphores"),
+                Seg::Key(&name),
+            ];
+            let here = loaded.key_span(Some(file), &path).unwrap_or(key.span);
+            diags.push(duplicate(
+                loaded,
+                &format!("semaphore {name}"),
+                prev,
+                &path,
+                here,
+            ));
+            continue;
+        }
+        loaded.origins.semaphores.insert(name.clone(), file);
+        if let Some(t) = loaded.spec.concurrency.as_mut() {
+            t.semaphores.insert(name, s);
+        }
+    }
+    for (name, m) in c.mutexes {
+        if let Some(prev) = loaded.origins.mutexes.get(&name).copied() {
+            let path = [
+                Seg::Key("concurrency"),
+                Seg::Key("mutexes"),
+                Seg::Key(&name),
+            ];
+            let here = loaded.key_span(Some(file), &path).unwrap_or(key.span);
+            diags.push(duplicate(
+                loaded,
+                &format!("mutex {name}"),
+                prev,
+                &path,
+                here,
+            ));
+            continue;
+        }
+        loaded.origins.mutexes.insert(name.clone(), file);
+        if let Some(t) = loaded.spec.concurrency.as_mut() {
+            t.mutexes.insert(name, m);
+        }
+    }
+    if loaded.origins.concurrency.is_none() {
+        loaded.origins.concurrency = Some(file);
+    }
+}
+
+/// Read the prompt files agents name, refusing paths that leave `dir`.
+fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
+    let Ok(root) = dir.canonicalize() else { return };
+    let agents: Vec<(String, String)> = loaded
+        .spec
+        .agents
+        .iter()
+        .filter_map(|(name, a)| a.prompt_file.clone().map(|p| (name.clone(), p)))
+        .collect();
+    for (name, prompt) in agents {
+        let file = loaded.origins.agents.get(&name).copied();
+        let at = loaded.span(
+            file,
+            &[Seg::Key("agents"), Seg::Key(&name), Seg::Key("promptFile")],
+        );
+        let spec_dir = file
+            .and_then(|f| loaded.sources.get(f))
+            .and_then(|f| f.relative.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let requested = Path::new(&prompt);
+        let escapes = requested.is_absolute()
+            || requested
+                .components()
+                .any(|c| matches!(c, Component::Prefix(_) | Component::RootDir));
+        let path = dir.join(&spec_dir).join(requested);
+        let inside = !escapes
+            && path
+                .canonicalize()
+                .map(|p| p.starts_with(&root))
+                .unwrap_or_else(|_| lexically_inside(&spec_dir.join(requested)));
+        if !inside {
+            diags.push(
+                Diagnostic::error(
+                    Code::PromptEscapes,
+                    format!("prompt file `{prompt}` is outside the pipelines directory"),
+                )
+                .at(at)
+                .help("keep prompt files under pipelines/ and name them relative to the spec file, e.g. `prompts/author.md`"),
+            );
+            continue;
+        }
+        if !path.is_file() {
+            diags.push(
+                Diagnostic::error(
+                    Code::PromptNotFound,
+                    format!("prompt file `{prompt}` not found"),
+                )
+                .at(at)
+                .help(format!(
+                    "create `{}` or fix the path (relative to the spec file)",
+                    slash_path(&dir.join(&spec_dir).join(requested))
+                )),
+            );
+            continue;
+        }
+        match read_text(&path) {
+            Ok(text) => {
+                let rel = spec_dir.join(requested);
+                let display = format!("{}/{}", slash_path(dir), slash_path(&normalize(&rel)));
+                let id = loaded.sources.add(display, normalize(&rel), text);
+                loaded.prompt_files.insert(name, id);
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(Code::Io, format!("cannot read prompt file `{prompt}`: {e}"))
+                    .at(at),
+            ),
+        }
+    }
+}
+
+/// Whether a relative path stays inside its root without following links.
+fn lexically_inside(path: &Path) -> bool {
+    let mut depth = 0usize;
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+            }
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::Prefix(_) | Component::RootDir => return false,
+        }
+    }
+    true
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! Lowering: the resolved [`Model`] to typed Kubernetes objects, one module
+//! per output kind. No text is written here; [`crate::emit`] does that.
+
+mod agent_step;
+mod chain;
+mod configmap;
+mod pod;
+mod rbac;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::argo::{Manifest, Meta};
+use crate::model::{LABEL_PREFIX, Model};
+
+/// One generated object, ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// Path under the output directory, with `/` separators.
+    pub path: String,
+    /// Spec files it was generated from, relative to `pipelines/`.
+    pub sources: Vec<String>,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The object as a JSON value, fields in emission order.
+    pub value: serde_json::Value,
+}
+
+impl Object {
+    fn new<T: Serialize>(path: String, sources: Vec<String>, manifest: &Manifest<T>) -> Self {
+        Self {
+            path,
+            sources,
+            api_version: manifest.api_version.to_string(),
+            kind: manifest.kind.to_string(),
+            namespace: manifest.metadata.namespace.clone(),
+            name: manifest.metadata.name.clone(),
+            // Serializing plain structs and maps with string keys cannot fail.
+            value: serde_json::to_value(manifest).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Every object the model compiles to, in path order.
+#[must_use]
+pub fn lower(model: &Model) -> Vec<Object> {
+    let mut objects = Vec::new();
+    objects.push(agent_step::agent_step(model));
+    for chain in model.chains.values() {
+        objects.push(chain::chain(model, chain));
+    }
+    objects.push(configmap::agents(model));
+    if let Some(cm) = configmap::semaphores(model) {
+        objects.push(cm);
+    }
+    objects.extend(rbac::workflow_rbac(model));
+    objects.sort_by(|a, b| a.path.cmp(&b.path));
+    objects
+}
+
+/// Metadata with the project's namespace and labels, plus `extra` labels.
+fn metadata(model: &Model, name: &str, extra: &[(&str, &str)]) -> Meta {
+    let mut labels: BTreeMap<String, String> = model.project.labels.clone();
+    for (k, v) in extra {
+        labels.insert(format!("{LABEL_PREFIX}/{k}"), (*v).to_string());
+    }
+    Meta {
+        name: name.to_string(),
+        namespace: Some(model.project.namespace.clone()),
+        labels,
+        annotations: BTreeMap::new(),
+    }
+}
+
+/// `sources` sorted and deduplicated, without empty names.
+fn sources<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = files
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `prNumber` → `pr-number`, for label keys.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c == '_' {
+            out.push('-');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `workingDirectory` → `WORKING_DIRECTORY`, `prompt_mod` → `PROMPT_MOD`.
+#[must_use]
+pub fn env_name(param: &str) -> String {
+    kebab(param).replace('-', "_").to_ascii_uppercase()
+}
+
+/// A parameter in an Argo expression: `scope.name`, or `scope["na-me"]`
+/// when the name is not an identifier.
+fn expr_param(scope: &str, name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!("{scope}.{name}")
+    } else {
+        format!("{scope}[\"{name}\"]")
+    }
+}
+
+/// An Argo expression turning `value` (an expression) into a valid label
+/// value: invalid characters become `-`, at most 63 characters, trimmed of
+/// non-alphanumeric ends.
+fn label_expression(value: &str) -> String {
+    format!(
+        "sprig.trimAll(\"-_.\", sprig.trunc(63, sprig.regexReplaceAll(\"[^-A-Za-z0-9_.]\", {value}, \"-\")))"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(env_name("workingDirectory"), "WORKING_DIRECTORY");
+        assert_eq!(env_name("prompt_mod"), "PROMPT_MOD");
+        assert_eq!(env_name("prNumber"), "PR_NUMBER");
+        assert_eq!(kebab("taskId"), "task-id");
+    }
+}

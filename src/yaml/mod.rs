@@ -1,0 +1,548 @@
+//! YAML input: a tree of nodes that remember where they came from.
+//!
+//! Spec files are parsed with `saphyr-parser` (a maintained, YAML 1.2
+//! compliant, panic-free parser that reports the span of every event) into a
+//! [`Node`] tree; [`de`] deserializes typed spec structs from that tree so that
+//! every error carries the exact line and column, and [`Node::find`] maps a
+//! path of keys back to a location for the semantic checks.
+//!
+//! Anchors and aliases are expanded (with a budget against alias bombs), and
+//! `<<` merge keys are applied. Duplicate keys are errors.
+
+pub mod de;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+
+/// Deepest nesting accepted; deeper input is an error, never a stack overflow.
+const MAX_DEPTH: usize = 128;
+/// Most nodes alias expansion may create in one file.
+const MAX_ALIAS_NODES: usize = 100_000;
+
+/// A YAML node with its location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+/// The content of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar with its text as written (after YAML unescaping).
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A scalar and how it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    /// Plain (unquoted) scalars are resolved to null, bool or number; quoted,
+    /// block and `!!str`-tagged scalars are always strings.
+    pub plain: bool,
+}
+
+/// What a plain scalar means under the YAML 1.2 core schema.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Resolved<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Scalar {
+    /// Resolve under the YAML 1.2 core schema (`yes`/`no` are strings).
+    #[must_use]
+    pub fn resolve(&self) -> Resolved<'_> {
+        let t = self.text.as_str();
+        if !self.plain {
+            return Resolved::Str(t);
+        }
+        match t {
+            "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+            "true" | "True" | "TRUE" => return Resolved::Bool(true),
+            "false" | "False" | "FALSE" => return Resolved::Bool(false),
+            ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+                return Resolved::Float(f64::INFINITY);
+            }
+            "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+            ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
+            _ => {}
+        }
+        if is_int(t) {
+            if let Ok(u) = t.trim_start_matches('+').parse::<u64>() {
+                return Resolved::Uint(u);
+            }
+            if let Ok(i) = t.parse::<i64>() {
+                return Resolved::Int(i);
+            }
+        }
+        if let Some(hex) = t.strip_prefix("0x")
+            && !hex.is_empty()
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+            && let Ok(u) = u64::from_str_radix(hex, 16)
+        {
+            return Resolved::Uint(u);
+        }
+        if let Some(oct) = t.strip_prefix("0o")
+            && !oct.is_empty()
+            && oct.chars().all(|c| c.is_digit(8))
+            && let Ok(u) = u64::from_str_radix(oct, 8)
+        {
+            return Resolved::Uint(u);
+        }
+        if is_float(t)
+            && let Ok(f) = t.parse::<f64>()
+        {
+            return Resolved::Float(f);
+        }
+        Resolved::Str(t)
+    }
+}
+
+fn is_int(t: &str) -> bool {
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn is_float(t: &str) -> bool {
+    // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+    let s = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            (!a.is_empty() || !b.is_empty())
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// One step of a path into a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Node {
+    /// The string of a scalar node.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s) => Some(&s.text),
+            _ => None,
+        }
+    }
+
+    /// The entries of a mapping node.
+    #[must_use]
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` in a mapping node.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// The key and value under `key` in a mapping node.
+    #[must_use]
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Follow a path of keys and indices.
+    #[must_use]
+    pub fn find(&self, path: &[Seg<'_>]) -> Option<&Node> {
+        let mut node = self;
+        for seg in path {
+            node = match (seg, &node.value) {
+                (Seg::Key(k), Value::Map(_)) => node.get(k)?,
+                (Seg::Index(i), Value::Seq(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span of the key at the end of `path` (the value's span for an index).
+    #[must_use]
+    pub fn find_key(&self, path: &[Seg<'_>]) -> Option<Span> {
+        let (last, parent) = path.split_last()?;
+        let parent = self.find(parent)?;
+        match last {
+            Seg::Key(k) => parent.entry(k).map(|(k, _)| k.span),
+            Seg::Index(_) => self.find(path).map(|n| n.span),
+        }
+    }
+}
+
+/// Parse one YAML file into its root node. An empty file (no document) is
+/// `Ok(None)`. More than one document is an error.
+///
+/// # Errors
+/// A diagnostic for invalid YAML, duplicate keys, too deep nesting or an
+/// alias expansion over budget.
+pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Diagnostic> {
+    let mut builder = Builder {
+        file,
+        stack: Vec::new(),
+        anchors: Vec::new(),
+        alias_budget: MAX_ALIAS_NODES,
+        root: None,
+        documents: 0,
+    };
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| scan_error(&e, file))?;
+        builder.event(event, span)?;
+    }
+    Ok(builder.root)
+}
+
+fn scan_error(e: &ScanError, file: FileId) -> Diagnostic {
+    let m = e.marker();
+    let message = e.info().to_string();
+    Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
+        .at(Some(Span {
+            file,
+            line: m.line().max(1),
+            col: m.col() + 1,
+            len: 1,
+            offset: m.index(),
+        }))
+        .help("fix the YAML syntax; indentation must use spaces, and a `key: value` needs a space after the colon")
+}
+
+enum Frame {
+    Seq {
+        anchor: usize,
+        start: Span,
+        items: Vec<Node>,
+    },
+    Map {
+        anchor: usize,
+        start: Span,
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+    },
+}
+
+struct Builder {
+    file: FileId,
+    stack: Vec<Frame>,
+    anchors: Vec<(usize, Node)>,
+    alias_budget: usize,
+    root: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn span(&self, s: saphyr_parser::Span) -> Span {
+        let len = if s.end.line() == s.start.line() {
+            s.end.index().saturating_sub(s.start.index())
+        } else {
+            1
+        };
+        Span {
+            file: self.file,
+            line: s.start.line().max(1),
+            col: s.start.col() + 1,
+            len: len.max(1),
+            offset: s.start.index(),
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Result<(), Diagnostic> {
+        let at = self.span(span);
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(Diagnostic::error(
+                        Code::YamlSyntax,
+                        "a spec file holds one YAML document",
+                    )
+                    .at(Some(at))
+                    .help("move the second document into a file of its own"));
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tagged_str = tag
+                    .as_ref()
+                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
+                let node = Node {
+                    value: Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain: style == ScalarStyle::Plain && !tagged_str,
+                    }),
+                    span: at,
+                };
+                self.finish(node, anchor)?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.push(Frame::Seq {
+                    anchor,
+                    start: at,
+                    items: Vec::new(),
+                })?;
+            }
+            Event::MappingStart(anchor, _) => {
+                self.push(Frame::Map {
+                    anchor,
+                    start: at,
+                    entries: Vec::new(),
+                    pending_key: None,
+                })?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
+                };
+                let (node, anchor) = match frame {
+                    Frame::Seq {
+                        anchor,
+                        start,
+                        items,
+                    } => (
+                        Node {
+                            value: Value::Seq(items),
+                            span: Span { len: 1, ..start },
+                        },
+                        anchor,
+                    ),
+                    Frame::Map {
+                        anchor,
+                        start,
+                        entries,
+                        ..
+                    } => (
+                        Node {
+                            value: Value::Map(entries),
+                            span: Span { len: 1, ..start },
+                        },
+                        anchor,
+                    ),
+                };
+                self.finish(node, anchor)?;
+            }
+            Event::Alias(id) => {
+                let Some((_, target)) = self.anchors.iter().rev().find(|(a, _)| *a == id) else {
+                    return Err(Diagnostic::error(Code::YamlSyntax, "unknown alias")
+                        .at(Some(at))
+                        .help("define the anchor (`&name`) before using it"));
+                };
+                let count = count_nodes(target);
+                if count > self.alias_budget {
+                    return Err(Diagnostic::error(
+                        Code::YamlSyntax,
+                        "aliases expand to too many nodes",
+                    )
+                    .at(Some(at))
+                    .help(format!(
+                        "a spec file may expand aliases to at most {MAX_ALIAS_NODES} nodes"
+                    )));
+                }
+                self.alias_budget -= count;
+                let mut node = target.clone();
+                node.span = at;
+                self.finish(node, 0)?;
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, frame: Frame) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            let at = match &frame {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+            };
+            return Err(Diagnostic::error(Code::YamlSyntax, "nesting is too deep")
+                .at(Some(at))
+                .help(format!("a spec nests at most {MAX_DEPTH} levels")));
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            self.anchors.push((anchor, node.clone()));
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => insert_entry(entries, key, node)?,
+            },
+        }
+        Ok(())
+    }
+}
+
+fn insert_entry(entries: &mut Vec<(Node, Node)>, key: Node, value: Node) -> Result<(), Diagnostic> {
+    let is_merge = matches!(&key.value, Value::Scalar(s) if s.plain && s.text == "<<");
+    if is_merge {
+        let sources: Vec<&Node> = match &value.value {
+            Value::Map(_) => vec![&value],
+            Value::Seq(items) => items.iter().collect(),
+            Value::Scalar(_) => Vec::new(),
+        };
+        if sources.is_empty() || sources.iter().any(|n| n.as_map().is_none()) {
+            return Err(Diagnostic::error(
+                Code::InvalidValue,
+                "a `<<` merge key takes a mapping or a list of mappings",
+            )
+            .at(Some(value.span))
+            .help("write `<<: *anchor` where `&anchor` names a mapping"));
+        }
+        for source in sources {
+            for (k, v) in source.as_map().unwrap_or_default() {
+                if !entries.iter().any(|(e, _)| same_key(e, k)) {
+                    entries.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if let Some((first, _)) = entries.iter().find(|(e, _)| same_key(e, &key)) {
+        let name = key.as_str().unwrap_or("?").to_string();
+        return Err(
+            Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{name}`"))
+                .at(Some(key.span))
+                .label("defined again here")
+                .also(Some(first.span), "first defined here")
+                .help("remove one of the two entries"),
+        );
+    }
+    entries.push((key, value));
+    Ok(())
+}
+
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (&a.value, &b.value) {
+        (Value::Scalar(x), Value::Scalar(y)) => x.text == y.text,
+        _ => false,
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar(_) => 1,
+        Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(text: &str) -> Node {
+        parse(text, FileId(0)).unwrap().unwrap()
+    }
+
+    #[test]
+    fn spans_point_at_values() {
+        let n = root("a:\n  b: hello\n  c: [1, 2]\n");
+        let b = n.find(&[Seg::Key("a"), Seg::Key("b")]).unwrap();
+        assert_eq!((b.span.line, b.span.col, b.span.len), (2, 6, 5));
+        let key = n.find_key(&[Seg::Key("a"), Seg::Key("c")]).unwrap();
+        assert_eq!((key.line, key.col), (3, 3));
+        let two = n
+            .find(&[Seg::Key("a"), Seg::Key("c"), Seg::Index(1)])
+            .unwrap();
+        assert_eq!(two.as_str(), Some("2"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = parse("a: 1\nb: 2\na: 3\n", FileId(0)).unwrap_err();
+        assert_eq!(e.code, Code::DuplicateKey);
+        assert_eq!(e.span.unwrap().line, 3);
+        assert_eq!(e.labels[0].span.line, 1);
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let n = root("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n");
+        let d = n.get("d").unwrap();
+        assert_eq!(d.get("x").unwrap().as_str(), Some("1"));
+        assert_eq!(d.get("y").unwrap().as_str(), Some("3"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&text, FileId(0)).unwrap_err();
+        assert!(e.message.contains("too many nodes"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(5000);
+        assert!(parse(&text, FileId(0)).is_err());
+    }
+
+    #[test]
+    fn core_schema_resolution() {
+        let s = |t: &str| Scalar {
+            text: t.into(),
+            plain: true,
+        };
+        assert_eq!(s("yes").resolve(), Resolved::Str("yes"));
+        assert_eq!(s("~").resolve(), Resolved::Null);
+        assert_eq!(s("12").resolve(), Resolved::Uint(12));
+        assert_eq!(s("-3").resolve(), Resolved::Int(-3));
+        assert_eq!(s("1.5").resolve(), Resolved::Float(1.5));
+        assert_eq!(s("1.0.0").resolve(), Resolved::Str("1.0.0"));
+        assert_eq!(
+            Scalar {
+                text: "12".into(),
+                plain: false
+            }
+            .resolve(),
+            Resolved::Str("12")
+        );
+    }
+}
