@@ -248,11 +248,9 @@ fn plain_ok(s: &str) -> bool {
     if "?:,[]{}#&*!|>'\"%@`=~".contains(first) || (first == '-' && !dash_word) {
         return false;
     }
-    let numeric_start = first.is_ascii_digit()
-        || ((first == '+' || first == '.')
-            && second.is_some_and(|c| {
-                c.is_ascii_digit() || c == 'i' || c == 'n' || c == 'I' || c == 'N'
-            }));
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let numeric_start = unsigned.starts_with(|c: char| c.is_ascii_digit())
+        || (unsigned.starts_with('.') && unsigned.len() > 1);
     if numeric_start && !number_safe(s) {
         return false;
     }
@@ -358,7 +356,10 @@ mod tests {
         }
         let mut out = String::new();
         write_string(&mut out, "it's \"x\"", 0, false);
-        assert_eq!(out, "'it''s \"x\"'");
+        assert_eq!(out, "it's \"x\"");
+        let mut out = String::new();
+        write_string(&mut out, "- it's \"x\"", 0, false);
+        assert_eq!(out, "'- it''s \"x\"'");
         let mut out = String::new();
         write_string(&mut out, "'{{a}}' == 'true'", 0, false);
         assert_eq!(out, "\"'{{a}}' == 'true'\"");

@@ -98,7 +98,6 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
 
 /// Load and compile the spec in `pipelines`. The [`Loaded`] spec is returned
 /// either way so diagnostics can be shown with their source lines.
-#[must_use]
 pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) {
     let (loaded, mut diags) = load::load_dir(pipelines);
     let result = compile(&loaded);

@@ -47,6 +47,9 @@ pub struct Loaded {
     pub origins: Origins,
     /// Prompt file text by agent name (for agents with `promptFile`).
     pub prompt_files: BTreeMap<String, FileId>,
+    /// Named items that are defined but failed to load (`agents.NAME`), so
+    /// references to them are not reported a second time as unknown.
+    pub broken: std::collections::BTreeSet<String>,
     trees: BTreeMap<FileId, Node>,
 }
 
@@ -58,6 +61,18 @@ impl Loaded {
             spec,
             ..Self::default()
         }
+    }
+
+    /// Whether `section.name` is defined, even if it failed to load.
+    #[must_use]
+    pub fn defines(&self, section: &str, name: &str) -> bool {
+        let defined = match section {
+            "agents" => self.spec.agents.contains_key(name),
+            "chains" => self.spec.chains.contains_key(name),
+            "images" => self.spec.images.contains_key(name),
+            _ => false,
+        };
+        defined || self.broken.contains(&format!("{section}.{name}"))
     }
 
     /// The span of the value at `path` in `file`.
@@ -173,6 +188,7 @@ fn read_text(path: &Path) -> Result<String, String> {
 }
 
 /// Every `*.yaml` / `*.yml` below `dir`, relative, sorted, hidden entries skipped.
+#[allow(clippy::result_large_err)] // once per run
 fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     if !dir.is_dir() {
         return Err(Diagnostic::error(

@@ -564,6 +564,9 @@ impl<'a> Resolver<'a> {
         if let Some(reference) = self.loaded.spec.images.get(name) {
             return Some(reference.clone());
         }
+        if self.loaded.defines("images", name) {
+            return None;
+        }
         self.err(
             Diagnostic::error(Code::UnknownImage, format!("unknown image `{name}`"))
                 .at(self.span(file, path))
@@ -1707,7 +1710,7 @@ impl<'a> Resolver<'a> {
                     match model.agents.get(&name) {
                         Some(a) => (name.clone(), Some(a)),
                         None => {
-                            if !self.loaded.spec.agents.contains_key(&name) {
+                            if !self.loaded.defines("agents", &name) {
                                 self.err(
                                     Diagnostic::error(
                                         Code::UnknownAgent,
@@ -1754,7 +1757,7 @@ impl<'a> Resolver<'a> {
                                 }
                                 for v in &param.allowed {
                                     if !model.agents.contains_key(v)
-                                        && !self.loaded.spec.agents.contains_key(v)
+                                        && !self.loaded.defines("agents", v)
                                     {
                                         self.err(
                                             Diagnostic::error(Code::UnknownAgent, format!("parameter `{p}` allows `{v}`, which is not an agent"))
@@ -1945,7 +1948,7 @@ impl<'a> Resolver<'a> {
         } else {
             let callee = step.chain.clone().unwrap_or_default();
             let Some(target) = model.chains.get(&callee) else {
-                if !self.loaded.spec.chains.contains_key(&callee) {
+                if !self.loaded.defines("chains", &callee) {
                     self.err(
                         Diagnostic::error(Code::UnknownChain, format!("unknown chain `{callee}`"))
                             .at(self.span(file, &at("chain")))

@@ -9,6 +9,10 @@
 //! Anchors and aliases are expanded (with a budget against alias bombs), and
 //! `<<` merge keys are applied. Duplicate keys are errors.
 
+// Parse errors are returned once per file, never in a hot loop; boxing them
+// would buy nothing but noise.
+#![allow(clippy::result_large_err)]
+
 pub mod de;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
@@ -247,6 +251,8 @@ enum Frame {
         anchor: usize,
         start: Span,
         entries: Vec<(Node, Node)>,
+        /// Entries from `<<` merge keys; explicit keys win, wherever they are.
+        merged: Vec<(Node, Node)>,
         pending_key: Option<Node>,
     },
 }
@@ -315,6 +321,7 @@ impl Builder {
                     anchor,
                     start: at,
                     entries: Vec::new(),
+                    merged: Vec::new(),
                     pending_key: None,
                 })?;
             }
@@ -337,15 +344,23 @@ impl Builder {
                     Frame::Map {
                         anchor,
                         start,
-                        entries,
+                        mut entries,
+                        merged,
                         ..
-                    } => (
-                        Node {
-                            value: Value::Map(entries),
-                            span: Span { len: 1, ..start },
-                        },
-                        anchor,
-                    ),
+                    } => {
+                        for (k, v) in merged {
+                            if !entries.iter().any(|(e, _)| same_key(e, &k)) {
+                                entries.push((k, v));
+                            }
+                        }
+                        (
+                            Node {
+                                value: Value::Map(entries),
+                                span: Span { len: 1, ..start },
+                            },
+                            anchor,
+                        )
+                    }
                 };
                 self.finish(node, anchor)?;
             }
@@ -398,18 +413,24 @@ impl Builder {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                merged,
                 pending_key,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
-                Some(key) => insert_entry(entries, key, node)?,
+                Some(key) => insert_entry(entries, merged, key, node)?,
             },
         }
         Ok(())
     }
 }
 
-fn insert_entry(entries: &mut Vec<(Node, Node)>, key: Node, value: Node) -> Result<(), Diagnostic> {
+fn insert_entry(
+    entries: &mut Vec<(Node, Node)>,
+    merged: &mut Vec<(Node, Node)>,
+    key: Node,
+    value: Node,
+) -> Result<(), Diagnostic> {
     let is_merge = matches!(&key.value, Value::Scalar(s) if s.plain && s.text == "<<");
     if is_merge {
         let sources: Vec<&Node> = match &value.value {
@@ -427,8 +448,8 @@ fn insert_entry(entries: &mut Vec<(Node, Node)>, key: Node, value: Node) -> Resu
         }
         for source in sources {
             for (k, v) in source.as_map().unwrap_or_default() {
-                if !entries.iter().any(|(e, _)| same_key(e, k)) {
-                    entries.push((k.clone(), v.clone()));
+                if !merged.iter().any(|(e, _)| same_key(e, k)) {
+                    merged.push((k.clone(), v.clone()));
                 }
             }
         }
