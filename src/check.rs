@@ -238,7 +238,11 @@ pub fn secrets(loaded: &Loaded, diags: &mut Diagnostics) {
         if let Some(root) = loaded.node(file, &[]) {
             walk_scalars(root, &mut |node, text| {
                 if let Some(kind) = secret_kind(text) {
-                    diags.push(secret_diagnostic(kind).at(Some(node.span)));
+                    diags.push(secret_diagnostic(kind).at(Some(secret_span(
+                        &source.text,
+                        node.span,
+                        text,
+                    ))));
                 }
             });
         } else if loaded.prompt_files.values().any(|f| *f == file) {
@@ -255,6 +259,32 @@ pub fn secrets(loaded: &Loaded, diags: &mut Diagnostics) {
             }
         }
     }
+}
+
+/// Where in a scalar the secret is: for a multi-line (block) scalar, the
+/// source line holding the offending line of text.
+fn secret_span(source: &str, span: crate::source::Span, text: &str) -> crate::source::Span {
+    let Some(bad) = text
+        .lines()
+        .find(|l| secret_kind(l).is_some())
+        .map(str::trim)
+    else {
+        return span;
+    };
+    if !text.contains('\n') || bad.is_empty() {
+        return span;
+    }
+    for (i, line) in source.lines().enumerate().skip(span.line.saturating_sub(1)) {
+        if let Some(col) = line.find(bad) {
+            return crate::source::Span {
+                line: i + 1,
+                col: line[..col].chars().count() + 1,
+                len: bad.chars().count(),
+                ..span
+            };
+        }
+    }
+    span
 }
 
 fn secret_diagnostic(kind: &str) -> Diagnostic {

@@ -347,7 +347,10 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // One edit per three characters; names under three characters must
+    // match but for case.
+    let len = name.chars().count();
+    let limit = if len < 3 { 0 } else { (len / 3).max(1) };
     candidates
         .into_iter()
         .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
@@ -374,7 +377,12 @@ pub fn suggestion<'a>(
     } else {
         let list: Vec<String> = all.iter().take(12).map(|c| format!("`{c}`")).collect();
         let more = if all.len() > 12 { ", …" } else { "" };
-        format!("declared {what}s: {}{more}", list.join(", "))
+        let plural = if what.ends_with('x') || what.ends_with('s') {
+            format!("{what}es")
+        } else {
+            format!("{what}s")
+        };
+        format!("declared {plural}: {}{more}", list.join(", "))
     }
 }
 
@@ -388,8 +396,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::diagnostic::{Code, Diagnostic, Diagnostics, suggestion};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::{FileId, Sources, Span, slash_path};
 use crate::spec::{Concurrency, SECTIONS, Spec};
 use crate::yaml::{self, Node, Seg, de};
@@ -50,6 +50,10 @@ pub struct Loaded {
     /// Named items that are defined but failed to load (`agents.NAME`), so
     /// references to them are not reported a second time as unknown.
     pub broken: std::collections::BTreeSet<String>,
+    /// Whether loading reported any error (a file that did not parse, a
+    /// section that did not deserialize). Checks that would only repeat the
+    /// consequences of those errors are skipped.
+    pub failed: bool,
     trees: BTreeMap<FileId, Node>,
 }
 
@@ -114,6 +118,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         Ok(files) => files,
         Err(d) => {
             diags.push(d);
+            loaded.failed = true;
             return (loaded, diags);
         }
     };
@@ -150,6 +155,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         merge_file(&mut loaded, *file, root, &mut diags);
     }
     load_prompts(&mut loaded, dir, &mut diags);
+    loaded.failed = diags.has_errors();
     (loaded, diags)
 }
 
@@ -172,6 +178,7 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
         Ok(None) => {}
         Err(d) => diags.push(d),
     }
+    loaded.failed = diags.has_errors();
     (loaded, diags)
 }
 
@@ -249,7 +256,9 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
         let name = key.as_str().unwrap_or_default();
         match name {
             "project" => {
+                loaded.broken.insert("project".into());
                 if let Some(p) = section(value, key, diags) {
+                    loaded.broken.remove("project");
                     if let Some(prev) = loaded.origins.project {
                         diags.push(duplicate(
                             loaded,
@@ -265,7 +274,9 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
                 }
             }
             "runtime" => {
+                loaded.broken.insert("runtime".into());
                 if let Some(r) = section(value, key, diags) {
+                    loaded.broken.remove("runtime");
                     if let Some(prev) = loaded.origins.runtime {
                         diags.push(duplicate(
                             loaded,
@@ -297,7 +308,12 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown section `{other}`"))
                     .at(Some(key.span))
-                    .help(suggestion("section", other, SECTIONS.iter().copied())),
+                    .help(
+                        match crate::diagnostic::did_you_mean(other, SECTIONS.iter().copied()) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("the sections are {}", SECTIONS.join(", ")),
+                        },
+                    ),
             ),
         }
     }
@@ -368,6 +384,7 @@ fn merge_named<T: DeserializeOwned>(
     for (k, v) in entries {
         let Some(name) = k.as_str() else { continue };
         let Some(item) = section::<T>(v, k, diags) else {
+            loaded.broken.insert(format!("{section_name}.{name}"));
             continue;
         };
         let prev = slots(loaded).1.get(name).copied();

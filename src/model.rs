@@ -392,6 +392,10 @@ impl<'a> Resolver<'a> {
     fn project(&mut self) -> Option<crate::model::Project> {
         let file = self.loaded.origins.project;
         let Some(p) = &self.loaded.spec.project else {
+            if self.loaded.failed {
+                // Missing because a file or the section failed to load: reported.
+                return None;
+            }
             self.err(
                 Diagnostic::error(
                     Code::MissingSection,
@@ -513,13 +517,10 @@ impl<'a> Resolver<'a> {
                 self.err(
                     Diagnostic::error(
                         Code::ParameterType,
-                        format!("default `{}` is not a {}", d.to_argo(), type_name(p.ty)),
+                        format!("default `{}` is not {}", d.to_argo(), type_name(p.ty)),
                     )
                     .at(at(self, "default"))
-                    .help(format!(
-                        "give a {} default or change `type`",
-                        type_name(p.ty)
-                    )),
+                    .help(format!("give {} default or change `type`", type_name(p.ty))),
                 );
             }
             for (i, v) in p.allowed.iter().enumerate() {
@@ -529,10 +530,10 @@ impl<'a> Resolver<'a> {
                     self.err(
                         Diagnostic::error(
                             Code::ParameterType,
-                            format!("enum value `{}` is not a {}", v.to_argo(), type_name(p.ty)),
+                            format!("enum value `{}` is not {}", v.to_argo(), type_name(p.ty)),
                         )
                         .at(self.span(file, &path))
-                        .help(format!("list only {} values", type_name(p.ty))),
+                        .help(format!("list only values that are {}", type_name(p.ty))),
                     );
                 }
             }
@@ -620,7 +621,7 @@ impl<'a> Resolver<'a> {
             }
         }
         for name in spec.images.keys() {
-            if !used.contains(name.as_str()) {
+            if !used.contains(name.as_str()) && !self.loaded.failed {
                 let file = self.loaded.origins.images.get(name).copied();
                 self.err(
                     Diagnostic::warning(Code::Unused, format!("image `{name}` is not used"))
@@ -684,6 +685,9 @@ impl<'a> Resolver<'a> {
     ) -> Option<Runtime> {
         let file = self.loaded.origins.runtime;
         let Some(r) = &self.loaded.spec.runtime else {
+            if self.loaded.failed {
+                return None;
+            }
             self.err(
                 Diagnostic::error(
                     Code::MissingSection,
@@ -1132,7 +1136,7 @@ impl<'a> Resolver<'a> {
                         format!("unknown semaphore or mutex `{name}`"),
                     )
                     .at(self.span(file, &p))
-                    .help(suggestion("semaphore or mutexe", name, all)),
+                    .help(suggestion("semaphore or mutex", name, all)),
                 );
             }
         }
@@ -1458,10 +1462,13 @@ impl<'a> Resolver<'a> {
                     .help("a step cannot wait, directly or indirectly, for itself: remove one `after` entry"),
             );
         }
+        // With a cycle, which step runs first is undefined: treat every step as
+        // reachable rather than report outputs the cycle already explains.
         let ancestors = if cycle.is_none() {
             ancestors(&graph)
         } else {
-            BTreeMap::new()
+            let all: BTreeSet<&str> = graph.keys().copied().collect();
+            graph.keys().map(|k| (*k, all.clone())).collect()
         };
         // Gates that guard their descendants.
         let guards: Vec<&str> = chain
@@ -1553,6 +1560,36 @@ impl<'a> Resolver<'a> {
             file,
             &at(&[Seg::Key("ttl")]),
         );
+        for (i, step) in chain.steps.iter().enumerate() {
+            let Some(timeout) = step
+                .approval
+                .as_ref()
+                .and_then(|a| a.timeout.as_deref())
+                .and_then(parse_duration)
+            else {
+                continue;
+            };
+            if timeout >= deadline {
+                let mut p = base.clone();
+                p.extend([
+                    Seg::Key("steps"),
+                    Seg::Index(i),
+                    Seg::Key("approval"),
+                    Seg::Key("timeout"),
+                ]);
+                self.err(
+                    Diagnostic::warning(
+                        Code::Conflict,
+                        format!(
+                            "gate `{}` waits {timeout}s but the chain's deadline is {deadline}s",
+                            step.name
+                        ),
+                    )
+                    .at(self.span(file, &p))
+                    .help("the deadline ends the run before the gate times out; shorten the timeout or lengthen `deadline`"),
+                );
+            }
+        }
         let locks = self.locks(
             &chain.concurrency,
             &model.semaphores,
@@ -2248,11 +2285,12 @@ fn name_error(what: &str, name: &str, span: Option<Span>) -> Diagnostic {
         .help("use at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit")
 }
 
+/// The type with its article: "a string", "an integer", "a boolean".
 fn type_name(ty: ParamType) -> &'static str {
     match ty {
-        ParamType::String => "string",
-        ParamType::Integer => "integer",
-        ParamType::Boolean => "boolean",
+        ParamType::String => "a string",
+        ParamType::Integer => "an integer",
+        ParamType::Boolean => "a boolean",
     }
 }
 
@@ -2301,10 +2339,14 @@ fn render_prompt(
         vars => minijinja::Value::from(minijinja::value::Serde(vars)),
     };
     env.render_str(text, ctx).map_err(|e| {
-        (
-            e.line(),
-            e.to_string().lines().next().unwrap_or_default().to_string(),
-        )
+        let mut message = match e.detail() {
+            Some(detail) => format!("{}: {detail}", e.kind()),
+            None => e.kind().to_string(),
+        };
+        if let Some(code) = e.range().and_then(|r| text.get(r)) {
+            message.push_str(&format!(" in `{}`", code.trim()));
+        }
+        (e.line(), message)
     })
 }
 

@@ -103,7 +103,10 @@ impl Sources {
 #[must_use]
 pub fn slash_path(path: &Path) -> String {
     path.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .map(|c| match c {
+            std::path::Component::RootDir => String::new(),
+            other => other.as_os_str().to_string_lossy().into_owned(),
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -34,6 +34,13 @@ pub fn agents(model: &Model) -> Object {
             "tier": agent.tier,
             "settings": agent.settings,
         });
+        let profile: serde_json::Map<String, serde_json::Value> = profile
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut text = serde_json::to_string_pretty(&profile).unwrap_or_default();
         text.push('\n');
         data.insert(format!("{}_profile.json", agent.name), text);

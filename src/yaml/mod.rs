@@ -221,20 +221,32 @@ pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Diagnostic> {
         documents: 0,
     };
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| scan_error(&e, file))?;
+        let (event, span) = event.map_err(|e| scan_error(&e, file, text))?;
         builder.event(event, span)?;
     }
     Ok(builder.root)
 }
 
-fn scan_error(e: &ScanError, file: FileId) -> Diagnostic {
+fn scan_error(e: &ScanError, file: FileId, text: &str) -> Diagnostic {
     let m = e.marker();
     let message = e.info().to_string();
+    // The parser may report the end of input one line past the last line of
+    // a file without a final line break: point at the end of the last line.
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last = text.trim_end_matches('\n').split('\n').count().max(1);
+    let (line, col) = if m.line() > last {
+        (
+            last,
+            lines.get(last - 1).map_or(0, |l| l.chars().count()) + 1,
+        )
+    } else {
+        (m.line().max(1), m.col() + 1)
+    };
     Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
         .at(Some(Span {
             file,
-            line: m.line().max(1),
-            col: m.col() + 1,
+            line,
+            col,
             len: 1,
             offset: m.index(),
         }))
