@@ -90,6 +90,10 @@ pub enum Code {
     UnboundParameter = 34,
     /// A declared item that nothing uses.
     Unused = 35,
+    /// A GitHub event orchctl does not know.
+    UnknownEvent = 36,
+    /// A payload field the event does not carry.
+    UnknownEventField = 37,
 }
 
 impl Code {

@@ -14,11 +14,14 @@
 //! ```
 
 pub mod argo;
+pub mod argo_events;
 pub mod check;
 pub mod diagnostic;
 pub mod drift;
 pub mod emit;
+pub mod events;
 pub mod expr;
+pub mod github;
 pub mod load;
 pub mod lower;
 pub mod model;

@@ -37,6 +37,9 @@ pub struct Origins {
     pub concurrency: Option<FileId>,
     pub semaphores: BTreeMap<String, FileId>,
     pub mutexes: BTreeMap<String, FileId>,
+    pub github: Option<FileId>,
+    pub event_bus: Option<FileId>,
+    pub routes: BTreeMap<String, FileId>,
 }
 
 /// A loaded spec: the merged [`Spec`], its sources, and where things are.
@@ -73,6 +76,11 @@ impl Loaded {
         let defined = match section {
             "agents" => self.spec.agents.contains_key(name),
             "chains" => self.spec.chains.contains_key(name),
+            "routes" => self
+                .spec
+                .events
+                .as_ref()
+                .is_some_and(|e| e.routes.contains_key(name)),
             "images" => self.spec.images.contains_key(name),
             _ => false,
         };
@@ -305,6 +313,7 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
             }),
             "parameters" => merge_parameters(loaded, file, value, key, diags),
             "concurrency" => merge_concurrency(loaded, file, value, key, diags),
+            "events" => merge_events(loaded, file, value, key, diags),
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown section `{other}`"))
                     .at(Some(key.span))
@@ -538,6 +547,125 @@ fn merge_concurrency(
     }
     if loaded.origins.concurrency.is_none() {
         loaded.origins.concurrency = Some(file);
+    }
+}
+
+const EVENTS_KEYS: &[&str] = &["github", "eventBus", "routes"];
+
+fn merge_events(
+    loaded: &mut Loaded,
+    file: FileId,
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+) {
+    let Some(entries) = value.as_map() else {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, "`events` is a mapping")
+                .at(Some(key.span))
+                .help("write `events:` with `github:`, `eventBus:` and `routes:` under it"),
+        );
+        return;
+    };
+    for (k, v) in entries {
+        let name = k.as_str().unwrap_or_default();
+        match name {
+            "github" => {
+                let Some(source) = section::<crate::spec::GitHubSource>(v, k, diags) else {
+                    loaded.broken.insert("events.github".into());
+                    continue;
+                };
+                if let Some(prev) = loaded.origins.github {
+                    let d = duplicate(
+                        loaded,
+                        "events.github",
+                        prev,
+                        &[Seg::Key("events"), Seg::Key("github")],
+                        k.span,
+                    );
+                    diags.push(d);
+                    continue;
+                }
+                loaded.origins.github = Some(file);
+                loaded
+                    .spec
+                    .events
+                    .get_or_insert_with(Default::default)
+                    .github = Some(source);
+            }
+            "eventBus" => {
+                let Some(bus) = section::<crate::spec::EventBus>(v, k, diags) else {
+                    continue;
+                };
+                if let Some(prev) = loaded.origins.event_bus {
+                    let d = duplicate(
+                        loaded,
+                        "events.eventBus",
+                        prev,
+                        &[Seg::Key("events"), Seg::Key("eventBus")],
+                        k.span,
+                    );
+                    diags.push(d);
+                    continue;
+                }
+                loaded.origins.event_bus = Some(file);
+                loaded
+                    .spec
+                    .events
+                    .get_or_insert_with(Default::default)
+                    .event_bus = Some(bus);
+            }
+            "routes" => {
+                let Some(routes) = v.as_map() else {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::InvalidValue,
+                            "`routes` is a mapping of names to routes",
+                        )
+                        .at(Some(k.span))
+                        .help("write `routes:` followed by `NAME: { on: …, run: … }` entries"),
+                    );
+                    continue;
+                };
+                for (rk, rv) in routes {
+                    let Some(route_name) = rk.as_str() else {
+                        continue;
+                    };
+                    let Some(route) = section::<crate::spec::Route>(rv, rk, diags) else {
+                        loaded.broken.insert(format!("routes.{route_name}"));
+                        continue;
+                    };
+                    if let Some(prev) = loaded.origins.routes.get(route_name).copied() {
+                        let d = duplicate(
+                            loaded,
+                            &format!("route {route_name}"),
+                            prev,
+                            &[Seg::Key("events"), Seg::Key("routes"), Seg::Key(route_name)],
+                            rk.span,
+                        );
+                        diags.push(d);
+                        continue;
+                    }
+                    loaded.origins.routes.insert(route_name.to_string(), file);
+                    loaded
+                        .spec
+                        .events
+                        .get_or_insert_with(Default::default)
+                        .routes
+                        .insert(route_name.to_string(), route);
+                }
+            }
+            other => diags.push(
+                Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
+                    .at(Some(k.span))
+                    .help(
+                        match crate::diagnostic::did_you_mean(other, EVENTS_KEYS.iter().copied()) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("expected one of {}", EVENTS_KEYS.join(", ")),
+                        },
+                    ),
+            ),
+        }
     }
 }
 

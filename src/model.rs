@@ -49,6 +49,8 @@ pub struct Model {
     pub agent_files: BTreeSet<String>,
     /// Spec files that define concurrency.
     pub concurrency_files: BTreeSet<String>,
+    /// GitHub events and routes, when the spec has them.
+    pub events: Option<crate::events::Events>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -358,6 +360,7 @@ impl<'a> Resolver<'a> {
                 .chain(self.loaded.origins.concurrency.iter())
                 .map(|f| self.file_name(Some(*f)))
                 .collect(),
+            events: None,
         };
         if !is_config_map_key(&model.semaphore_config_map)
             || !is_dns_label(&model.semaphore_config_map)
@@ -386,6 +389,7 @@ impl<'a> Resolver<'a> {
             // Reported per step below.
         }
         self.chains(&mut model);
+        model.events = crate::events::resolve(self.loaded, &model, &mut self.diags);
         Some(model)
     }
 

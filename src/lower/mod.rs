@@ -4,6 +4,7 @@
 mod agent_step;
 mod chain;
 mod configmap;
+mod events;
 mod pod;
 mod rbac;
 
@@ -57,6 +58,9 @@ pub fn lower(model: &Model) -> Vec<Object> {
         objects.push(cm);
     }
     objects.extend(rbac::workflow_rbac(model));
+    if let Some(e) = &model.events {
+        objects.extend(events::events(model, e));
+    }
     objects.sort_by(|a, b| a.path.cmp(&b.path));
     objects
 }

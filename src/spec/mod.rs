@@ -8,6 +8,7 @@
 mod agent;
 mod chain;
 mod concurrency;
+mod events;
 mod parameter;
 mod project;
 mod runtime;
@@ -20,6 +21,10 @@ use serde::{Deserialize, Serialize};
 pub use agent::{Agent, Gate};
 pub use chain::{Approval, Chain, ContainerStep, OnTimeout, Step};
 pub use concurrency::{Concurrency, Mutex, Scope, Semaphore};
+pub use events::{
+    AuthorAssociation, Bots, CommentOn, Conditions, EventBus, Events, GitHubSource, RateLimit,
+    RatePeriod, Route, Webhook,
+};
 pub use parameter::{ParamType, ParamValue, Parameter};
 pub use project::Project;
 pub use runtime::{
@@ -68,6 +73,9 @@ pub struct Spec {
     /// Semaphores and mutexes that chains and the agent step reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
+    /// GitHub events and the routes that start chains from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Events>,
 }
 
 /// The top-level sections, in the order the loader reads them.
@@ -80,4 +88,5 @@ pub const SECTIONS: &[&str] = &[
     "agents",
     "chains",
     "concurrency",
+    "events",
 ];
