@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Compile a typed spec of agents, chains and concurrency limits into Argo
-/// WorkflowTemplates, ConfigMaps and RBAC.
+/// Compile a typed spec of agents, chains, GitHub event routes and
+/// concurrency limits into Argo WorkflowTemplates, EventSources, Sensors,
+/// ConfigMaps and RBAC.
 ///
 /// orchctl reads `pipelines/*.yaml` and writes `generated/`, one object per
 /// file, deterministic and marked as generated. Commit both; Argo CD syncs
@@ -58,6 +59,54 @@ pub enum Command {
     /// `# yaml-language-server: $schema=../schemas/orchctl.schema.json`.
     /// With --check, writes nothing and exits 2 if the file is out of date.
     Schema(SchemaArgs),
+
+    /// Show which routes a GitHub webhook payload fires, and with what
+    ///
+    /// Evaluates the filters of the generated Sensors against a recorded
+    /// payload with Argo Events' semantics, prints every route with the
+    /// conditions that failed, and for each route that fires the Workflow it
+    /// would submit and its parameters. Exits 0 once the payload is
+    /// evaluated, whether or not a route fires; 1 on invalid input.
+    #[command(
+        after_help = "Examples:\n  orchctl route --event issue_comment --payload comment.json\n  orchctl route --event check_run --payload run.json -o json | jq '.routes[] | select(.fires)'"
+    )]
+    Route(RouteArgs),
+
+    /// Press play: turn a Taskmaster backlog into a Workflow that runs it
+    ///
+    /// Reads `.taskmaster/tasks/tasks.json` (flat or tagged) and writes one
+    /// Argo Workflow (stdout by default) whose DAG has a node per task not
+    /// yet `done`, waiting for the tasks it depends on. Each node runs the
+    /// chain (default `delivery`) as a Workflow of its own, with the task's
+    /// `taskId`, and waits for it; independent tasks run in parallel, at most
+    /// --max-parallel at a time, and a failure stops only the tasks that
+    /// depend on it. Runs have deterministic names, so pressing play again
+    /// joins runs that exist instead of starting them twice. Subtasks are
+    /// part of their parent's run.
+    ///
+    /// Exits 1, with every problem located in the backlog, on invalid JSON,
+    /// an unknown or duplicate task id, a dependency cycle, an unknown chain
+    /// or parameter, or nothing left to run.
+    #[command(
+        after_help = "Examples:\n  orchctl play --param repository=acme/api | argo submit -\n  orchctl play --tasks tasks.json --tag feature-x -p repository=acme/api -o play.yaml\n  orchctl play --only 4,7 --max-parallel 2 -p repository=acme/api | kubectl create -f -"
+    )]
+    Play(PlayArgs),
+
+    /// Scaffold pipelines/ with the canonical five-step delivery chain
+    ///
+    /// Writes a small, working spec into DIR (default: the current
+    /// directory): pipelines/platform.yaml, agents.yaml, one prompt file per
+    /// agent, chains/delivery.yaml (author → clippy → tests → deploy →
+    /// acceptance), events.yaml and chains/events.yaml with the seed routes
+    /// (PR comment → remediation, failing check → CI remediator, new issue →
+    /// triage then delivery, merged PR → next task), and
+    /// schemas/orchctl.schema.json for editor completion. `orchctl render`
+    /// succeeds on the result as it is. Refuses, writing nothing, when any of
+    /// these files exists.
+    #[command(
+        after_help = "Examples:\n  orchctl init\n  orchctl init platform --project acme --namespace agents --repository acme/api --repository acme/web"
+    )]
+    Init(InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +125,43 @@ pub struct RenderArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The GitHub event type (the `X-GitHub-Event` header), e.g. `issue_comment`
+    #[arg(long, value_name = "TYPE")]
+    pub event: String,
+
+    /// The webhook payload (JSON), as GitHub sends it
+    #[arg(long, value_name = "FILE")]
+    pub payload: std::path::PathBuf,
+
+    /// Set the payload's `action` to this value before evaluating
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+
+    /// The delivery id (the `X-GitHub-Delivery` header) that names the run
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "00000000-0000-0000-0000-000000000000"
+    )]
+    pub delivery: String,
+
+    /// Directory of spec files
+    #[arg(long, value_name = "DIR", default_value = "pipelines")]
+    pub pipelines: PathBuf,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = RouteFormat::Text)]
+    pub output: RouteFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RouteFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Directory to write orchctl.schema.json to
     #[arg(long, value_name = "DIR", default_value = "schemas")]
@@ -84,4 +170,82 @@ pub struct SchemaArgs {
     /// Write nothing; exit 2 if the schema file is out of date
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The Taskmaster backlog
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".taskmaster/tasks/tasks.json"
+    )]
+    pub tasks: PathBuf,
+
+    /// Directory of spec files
+    #[arg(long, value_name = "DIR", default_value = "pipelines")]
+    pub pipelines: PathBuf,
+
+    /// The chain each task runs [default: delivery]
+    #[arg(long, value_name = "NAME")]
+    pub chain: Option<String>,
+
+    /// The backlog tag to play [default: the only tag, else master]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// How many tasks run at once
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = orchctl::play::DEFAULT_PARALLELISM,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_parallel: u32,
+
+    /// Run only these tasks (comma-separated ids); their dependencies on
+    /// tasks left out are not waited for
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// A chain parameter for every run (repeatable); parameters without a
+    /// default must be given
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = name_value)]
+    pub params: Vec<(String, String)>,
+
+    /// Service account of the play Workflow, which must be allowed to create
+    /// and watch Workflows [default: <project>-play, which `render` generates]
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+
+    /// Write the Workflow to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn name_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to scaffold into
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Project name [default: the directory's name]
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// Namespace the platform runs in [default: the project name]
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// A repository the agents work on, as org/repo (repeatable)
+    /// [default: example-org/PROJECT]
+    #[arg(long = "repository", value_name = "ORG/REPO")]
+    pub repositories: Vec<String>,
 }

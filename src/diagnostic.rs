@@ -94,6 +94,23 @@ pub enum Code {
     UnknownEvent = 36,
     /// A payload field the event does not carry.
     UnknownEventField = 37,
+    /// A backlog that is not valid JSON.
+    BacklogSyntax = 38,
+    /// A backlog that is JSON but not a Taskmaster backlog, or a task field
+    /// of the wrong type.
+    BacklogShape = 39,
+    /// A backlog tag that does not exist, or several tags and none chosen.
+    UnknownTag = 40,
+    /// Two tasks (or two subtasks of one task) with the same id.
+    DuplicateTask = 41,
+    /// A dependency on, or a selection of, a task the backlog does not have.
+    UnknownTask = 42,
+    /// Tasks that wait for each other.
+    DependencyCycle = 43,
+    /// A backlog with no task left to run.
+    NothingToRun = 44,
+    /// A file that would be overwritten.
+    FileExists = 45,
 }
 
 impl Code {
@@ -291,6 +308,8 @@ fn snippet(
         return;
     };
     let line = line.replace('\t', " ");
+    // Show a window of very long lines around the column.
+    let (line, shift) = window(&line, span.col.saturating_sub(1));
     let _ = writeln!(out, "{pad} {blue}|{reset}");
     let _ = writeln!(
         out,
@@ -299,7 +318,7 @@ fn snippet(
         gutter = gutter
     );
     let width = line.chars().count();
-    let start = span.col.saturating_sub(1).min(width);
+    let start = span.col.saturating_sub(1).saturating_sub(shift).min(width);
     let len = span.len.min(width.saturating_sub(start)).max(1);
     let marks: String = std::iter::repeat_n(mark, len).collect();
     let color = if mark == '^' { style.error } else { style.blue };
@@ -312,6 +331,31 @@ fn snippet(
         let _ = write!(out, " {label}");
     }
     let _ = writeln!(out, "{reset}");
+}
+
+/// At most 160 characters of `line` around character `col`, with `…` where
+/// cut, and how many characters were cut from the start.
+fn window(line: &str, col: usize) -> (String, usize) {
+    const WIDTH: usize = 160;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= WIDTH {
+        return (line.to_string(), 0);
+    }
+    let from = col
+        .saturating_sub(40)
+        .min(chars.len().saturating_sub(WIDTH));
+    let to = (from + WIDTH).min(chars.len());
+    let mut out = String::new();
+    let mut shift = from;
+    if from > 0 {
+        out.push('…');
+        shift -= 1;
+    }
+    out.extend(&chars[from..to]);
+    if to < chars.len() {
+        out.push('…');
+    }
+    (out, shift)
 }
 
 struct Style {
@@ -355,12 +399,25 @@ pub fn did_you_mean<'a>(
     // match but for case.
     let len = name.chars().count();
     let limit = if len < 3 { 0 } else { (len / 3).max(1) };
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+    let lower = name.to_lowercase();
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    if close.is_some() || len < 3 {
+        return close;
+    }
+    // A truncated name: `open` for `opened`, when only one candidate fits.
+    let mut prefixed = candidates
+        .iter()
+        .filter(|c| c.to_lowercase().starts_with(&lower));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
 }
 
 /// A hint naming the closest candidate, or listing what exists.
@@ -458,6 +515,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_lines_are_windowed_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let (shown, shift) = window(&line, 500);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(500 - shift), Some('X'));
+        assert_eq!(window("short", 2), ("short".to_string(), 0));
+    }
+
+    #[test]
     fn distance_and_suggestions() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("cuont", "count"), 1);
@@ -466,6 +532,8 @@ mod tests {
             Some("rex-author")
         );
         assert_eq!(did_you_mean("zzz", ["rex-author"]), None);
+        assert_eq!(did_you_mean("open", ["opened", "closed"]), Some("opened"));
+        assert_eq!(did_you_mean("re", ["reopened", "review"]), None);
         assert_eq!(
             suggestion("agent", "zzz", ["b", "a"]),
             "declared agents: `a`, `b`"

@@ -14,6 +14,9 @@ use similar::TextDiff;
 use crate::emit::{Tree, is_generated};
 use crate::source::slash_path;
 
+/// Most files an output directory may hold.
+const MAX_FILES: usize = 100_000;
+
 /// What is in an output directory now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnDisk {
@@ -55,6 +58,7 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
         return Ok(out);
     }
     let mut stack = vec![PathBuf::new()];
+    let mut seen = 0usize;
     while let Some(rel) = stack.pop() {
         for entry in fs::read_dir(dir.join(&rel))? {
             let entry = entry?;
@@ -65,6 +69,17 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
                 continue;
             }
             let path = slash_path(&child);
+            if kind.is_symlink() {
+                // Never followed: a link is the user's, kept as it is.
+                out.foreign.push(path);
+                continue;
+            }
+            seen += 1;
+            if seen > MAX_FILES {
+                return Err(std::io::Error::other(format!(
+                    "more than {MAX_FILES} files; is this really an output directory?"
+                )));
+            }
             match fs::read(entry.path()) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(text) if is_generated(&text) => {

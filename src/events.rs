@@ -662,16 +662,14 @@ impl Resolver<'_> {
                                 ),
                             )
                             .at(at)
-                            .help(
-                                match did_you_mean(&f, event.fields.iter().copied()) {
-                                    Some(best) => format!("did you mean `{best}`?"),
-                                    None => format!(
-                                        "fields of `{}`: {}",
-                                        event.name,
-                                        event.fields.join(", ")
-                                    ),
-                                },
-                            ),
+                            .help(match field_hint(&f, event.fields) {
+                                Some(best) => format!("did you mean `{best}`?"),
+                                None => format!(
+                                    "fields of `{}`: {}",
+                                    event.name,
+                                    event.fields.join(", ")
+                                ),
+                            }),
                         );
                     }
                     args.push((param.clone(), Arg::Field(f)));
@@ -744,6 +742,24 @@ fn sample_fields(event: &github::Event) -> String {
         .map(|f| format!("`{f}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The field meant by a wrong path: a near spelling, or the one field with
+/// the same last segment (`pull_request.number` → `issue.number`).
+fn field_hint(path: &str, fields: &[&'static str]) -> Option<&'static str> {
+    if let Some(best) = did_you_mean(path, fields.iter().copied()) {
+        return Some(best);
+    }
+    let last = path.rsplit('.').next()?;
+    let same: Vec<&'static str> = fields
+        .iter()
+        .copied()
+        .filter(|f| f.rsplit('.').next() == Some(last))
+        .collect();
+    match same.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
 }
 
 /// `${event.PATH}` or a literal.

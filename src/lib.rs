@@ -13,7 +13,9 @@
 //! # let _ = loaded;
 //! ```
 
+pub mod apps;
 pub mod argo;
+pub mod argo_cd;
 pub mod argo_events;
 pub mod check;
 pub mod diagnostic;
@@ -22,9 +24,12 @@ pub mod emit;
 pub mod events;
 pub mod expr;
 pub mod github;
+pub mod init;
 pub mod load;
 pub mod lower;
 pub mod model;
+pub mod play;
+pub mod route;
 pub mod schema;
 pub mod schemas;
 pub mod source;

@@ -40,6 +40,7 @@ pub struct Origins {
     pub github: Option<FileId>,
     pub event_bus: Option<FileId>,
     pub routes: BTreeMap<String, FileId>,
+    pub apps: Option<FileId>,
 }
 
 /// A loaded spec: the merged [`Spec`], its sources, and where things are.
@@ -53,6 +54,8 @@ pub struct Loaded {
     /// Named items that are defined but failed to load (`agents.NAME`), so
     /// references to them are not reported a second time as unknown.
     pub broken: std::collections::BTreeSet<String>,
+    /// The pipelines directory as the user named it (`pipelines`).
+    pub dir: String,
     /// Whether loading reported any error (a file that did not parse, a
     /// section that did not deserialize). Checks that would only repeat the
     /// consequences of those errors are skipped.
@@ -121,7 +124,10 @@ impl Loaded {
 #[must_use]
 pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        dir: slash_path(dir).trim_end_matches('/').to_string(),
+        ..Loaded::default()
+    };
     let files = match spec_files(dir) {
         Ok(files) => files,
         Err(d) => {
@@ -172,7 +178,10 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
 #[must_use]
 pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut loaded = Loaded::default();
+    let mut loaded = Loaded {
+        dir: "pipelines".into(),
+        ..Loaded::default()
+    };
     let file = loaded.sources.add(
         format!("pipelines/{name}"),
         PathBuf::from(name),
@@ -314,6 +323,24 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
             "parameters" => merge_parameters(loaded, file, value, key, diags),
             "concurrency" => merge_concurrency(loaded, file, value, key, diags),
             "events" => merge_events(loaded, file, value, key, diags),
+            "apps" => {
+                loaded.broken.insert("apps".into());
+                if let Some(apps) = section(value, key, diags) {
+                    loaded.broken.remove("apps");
+                    if let Some(prev) = loaded.origins.apps {
+                        diags.push(duplicate(
+                            loaded,
+                            "apps",
+                            prev,
+                            &[Seg::Key("apps")],
+                            key.span,
+                        ));
+                    } else {
+                        loaded.origins.apps = Some(file);
+                        loaded.spec.apps = Some(apps);
+                    }
+                }
+            }
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown section `{other}`"))
                     .at(Some(key.span))
@@ -463,6 +490,10 @@ fn merge_parameters(
     }
 }
 
+const CONCURRENCY_KEYS: &[&str] = &["configMap", "semaphores", "mutexes"];
+
+/// `concurrency`, entry by entry, so that one broken semaphore does not hide
+/// the others (and every reference to them).
 fn merge_concurrency(
     loaded: &mut Loaded,
     file: FileId,
@@ -470,83 +501,118 @@ fn merge_concurrency(
     key: &Node,
     diags: &mut Diagnostics,
 ) {
-    let Some(c) = section::<Concurrency>(value, key, diags) else {
+    let Some(entries) = value.as_map() else {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, "`concurrency` is a mapping")
+                .at(Some(key.span))
+                .help("write `concurrency:` with `semaphores:` and `mutexes:` under it"),
+        );
         return;
     };
-    let target = loaded
+    loaded
         .spec
         .concurrency
         .get_or_insert_with(Concurrency::default);
-    if c.config_map.is_some() {
-        if target.config_map.is_some() {
-            let here = loaded.key_span(
-                Some(file),
-                &[Seg::Key("concurrency"), Seg::Key("configMap")],
-            );
-            diags.push(
-                Diagnostic::error(
-                    Code::DuplicateDefinition,
-                    "`concurrency.configMap` is set twice",
-                )
-                .at(here)
-                .help("set it in one file only"),
-            );
-        }
-        loaded.origins.concurrency = Some(file);
-    }
-    let target = loaded
-        .spec
-        .concurrency
-        .get_or_insert_with(Concurrency::default);
-    if target.config_map.is_none() {
-        target.config_map = c.config_map;
-    }
-    for (name, s) in c.semaphores {
-        if let Some(prev) = loaded.origins.semaphores.get(&name).copied() {
-            let path = [
-                Seg::Key("concurrency"),
-                Seg::Key("semaphores"),
-                Seg::Key(&name),
-            ];
-            let here = loaded.key_span(Some(file), &path).unwrap_or(key.span);
-            diags.push(duplicate(
-                loaded,
-                &format!("semaphore {name}"),
-                prev,
-                &path,
-                here,
-            ));
-            continue;
-        }
-        loaded.origins.semaphores.insert(name.clone(), file);
-        if let Some(t) = loaded.spec.concurrency.as_mut() {
-            t.semaphores.insert(name, s);
-        }
-    }
-    for (name, m) in c.mutexes {
-        if let Some(prev) = loaded.origins.mutexes.get(&name).copied() {
-            let path = [
-                Seg::Key("concurrency"),
-                Seg::Key("mutexes"),
-                Seg::Key(&name),
-            ];
-            let here = loaded.key_span(Some(file), &path).unwrap_or(key.span);
-            diags.push(duplicate(
-                loaded,
-                &format!("mutex {name}"),
-                prev,
-                &path,
-                here,
-            ));
-            continue;
-        }
-        loaded.origins.mutexes.insert(name.clone(), file);
-        if let Some(t) = loaded.spec.concurrency.as_mut() {
-            t.mutexes.insert(name, m);
-        }
-    }
     if loaded.origins.concurrency.is_none() {
         loaded.origins.concurrency = Some(file);
+    }
+    for (k, v) in entries {
+        match k.as_str().unwrap_or_default() {
+            "configMap" => {
+                let Some(name) = section::<String>(v, k, diags) else {
+                    continue;
+                };
+                let target = loaded
+                    .spec
+                    .concurrency
+                    .get_or_insert_with(Concurrency::default);
+                if target.config_map.is_some() {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateDefinition,
+                            "`concurrency.configMap` is set twice",
+                        )
+                        .at(Some(k.span))
+                        .help("set it in one file only"),
+                    );
+                    continue;
+                }
+                target.config_map = Some(name);
+                loaded.origins.concurrency = Some(file);
+            }
+            "semaphores" => merge_named_in(loaded, file, "semaphores", v, k, diags, |l| {
+                let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
+                (&mut c.semaphores, &mut l.origins.semaphores)
+            }),
+            "mutexes" => merge_named_in(loaded, file, "mutexes", v, k, diags, |l| {
+                let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
+                (&mut c.mutexes, &mut l.origins.mutexes)
+            }),
+            other => diags.push(
+                Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
+                    .at(Some(k.span))
+                    .help(
+                        match crate::diagnostic::did_you_mean(
+                            other,
+                            CONCURRENCY_KEYS.iter().copied(),
+                        ) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!("expected one of {}", CONCURRENCY_KEYS.join(", ")),
+                        },
+                    ),
+            ),
+        }
+    }
+}
+
+/// Named entries nested one level down (`concurrency.semaphores.NAME`).
+fn merge_named_in<T: DeserializeOwned>(
+    loaded: &mut Loaded,
+    file: FileId,
+    section_name: &str,
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+    slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
+) {
+    let Some(entries) = value.as_map() else {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("`{section_name}` is a mapping of names to definitions"),
+            )
+            .at(Some(key.span))
+            .help(format!(
+                "write `{section_name}:` followed by `NAME: …` entries"
+            )),
+        );
+        return;
+    };
+    for (k, v) in entries {
+        let Some(name) = k.as_str() else { continue };
+        let Some(item) = section::<T>(v, k, diags) else {
+            loaded.broken.insert(format!("{section_name}.{name}"));
+            continue;
+        };
+        if let Some(prev) = slots(loaded).1.get(name).copied() {
+            let path = [
+                Seg::Key("concurrency"),
+                Seg::Key(section_name),
+                Seg::Key(name),
+            ];
+            let d = duplicate(
+                loaded,
+                &format!("{section_name}.{name}"),
+                prev,
+                &path,
+                k.span,
+            );
+            diags.push(d);
+            continue;
+        }
+        let (items, origins) = slots(loaded);
+        items.insert(name.to_string(), item);
+        origins.insert(name.to_string(), file);
     }
 }
 

@@ -13,7 +13,9 @@ use orchctl::source::{Sources, slash_path};
 use orchctl::write::{Outcome, WriteError};
 use orchctl::{Diagnostics, drift, schema, write};
 
-use crate::cli::{Cli, Color, Command, RenderArgs, SchemaArgs};
+use crate::cli::{
+    Cli, Color, Command, InitArgs, PlayArgs, RenderArgs, RouteArgs, RouteFormat, SchemaArgs,
+};
 
 /// Exit codes: success / no changes, invalid input or error, drift found.
 const OK: u8 = 0;
@@ -21,7 +23,14 @@ const INVALID: u8 = 1;
 const DRIFT: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 (invalid input), never 2, which means drift.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { INVALID } else { OK });
+        }
+    };
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
@@ -34,6 +43,9 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Render(args) => render(&ui, &args),
         Command::Schema(args) => schema_cmd(&ui, &args),
+        Command::Route(args) => route_cmd(&ui, &args),
+        Command::Play(args) => play_cmd(&ui, &args),
+        Command::Init(args) => init_cmd(&ui, &args),
     };
     ExitCode::from(code)
 }
@@ -90,6 +102,18 @@ fn label(dir: &Path) -> String {
 }
 
 fn render(ui: &Ui, args: &RenderArgs) -> u8 {
+    if let (Ok(out), Ok(pipelines)) = (args.out.canonicalize(), args.pipelines.canonicalize())
+        && pipelines.starts_with(&out)
+    {
+        ui.error(
+            &Diagnostic::error(
+                Code::Conflict,
+                format!("the output directory `{}` contains the spec", label(&args.out)),
+            )
+            .help("orchctl replaces its output directory whole; point `--out` at a directory of its own, e.g. `generated`"),
+        );
+        return INVALID;
+    }
     let (loaded, result) = orchctl::compile_dir(&args.pipelines);
     let compiled = match result {
         Ok(c) => c,
@@ -205,5 +229,262 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
         return INVALID;
     }
     ui.note(&format!("wrote {display}"));
+    OK
+}
+
+fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
+    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
+    let compiled = match result {
+        Ok(c) => c,
+        Err(diags) => {
+            ui.diagnostics(&loaded.sources, &diags);
+            return INVALID;
+        }
+    };
+    let Some(events) = &compiled.model.events else {
+        ui.error(
+            &Diagnostic::error(Code::MissingSection, "the spec declares no `events`")
+                .help("add `events.github` and `events.routes` to route webhooks"),
+        );
+        return INVALID;
+    };
+    if orchctl::github::event(&args.event).is_none() {
+        let names: Vec<&str> = orchctl::github::EVENTS.iter().map(|e| e.name).collect();
+        ui.error(
+            &Diagnostic::error(
+                Code::UnknownEvent,
+                format!("unknown GitHub event `{}`", args.event),
+            )
+            .help(format!("orchctl routes {}", names.join(", "))),
+        );
+        return INVALID;
+    }
+    let display = slash_path(&args.payload);
+    let text = match std::fs::read_to_string(&args.payload) {
+        Ok(t) => t,
+        Err(e) => {
+            ui.error(&Diagnostic::error(
+                Code::Io,
+                format!("cannot read `{display}`: {e}"),
+            ));
+            return INVALID;
+        }
+    };
+    let mut sources = Sources::new();
+    let file = sources.add(display.clone(), args.payload.clone(), text.clone());
+    let body = match orchctl::yaml::parse(&text, file) {
+        Ok(Some(node)) => match orchctl::yaml::de::from_node::<serde_json::Value>(&node) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            Ok(_) => {
+                ui.error(&Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("`{display}` is not a JSON object"),
+                ));
+                return INVALID;
+            }
+            Err(e) => {
+                ui.diagnostics(&sources, &Diagnostics(vec![e.into_diagnostic()]));
+                return INVALID;
+            }
+        },
+        Ok(None) => {
+            ui.error(&Diagnostic::error(
+                Code::InvalidValue,
+                format!("`{display}` is empty"),
+            ));
+            return INVALID;
+        }
+        Err(d) => {
+            ui.diagnostics(&sources, &Diagnostics(vec![d]));
+            return INVALID;
+        }
+    };
+    let mut body = body;
+    if let (Some(action), serde_json::Value::Object(map)) = (&args.action, &mut body) {
+        map.insert("action".into(), serde_json::Value::String(action.clone()));
+    }
+    let delivery = orchctl::route::Delivery {
+        event: args.event.clone(),
+        delivery: args.delivery.clone(),
+        body,
+    };
+    let results = orchctl::route::evaluate(&compiled.model, &compiled.objects, &delivery);
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        RouteFormat::Json => {
+            let report = serde_json::json!({
+                "event": args.event,
+                "action": delivery.body.get("action"),
+                "delivery": args.delivery,
+                "routes": results,
+            });
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        }
+        RouteFormat::Text => {
+            let fired = results.iter().filter(|r| r.fires).count();
+            let action = delivery
+                .body
+                .get("action")
+                .and_then(serde_json::Value::as_str);
+            let _ = writeln!(
+                out,
+                "{}{}: {fired} of {} routes fire",
+                args.event,
+                action.map(|a| format!(" ({a})")).unwrap_or_default(),
+                events.routes.len()
+            );
+            let mut ordered: Vec<&orchctl::route::RouteResult> =
+                results.iter().filter(|r| r.fires).collect();
+            ordered.extend(results.iter().filter(|r| !r.fires));
+            for r in ordered {
+                let _ = writeln!(out);
+                if let Some(w) = &r.workflow {
+                    let _ = writeln!(out, "fires    {} → chain {}", r.route, r.chain);
+                    let _ = writeln!(
+                        out,
+                        "  workflow {} (from WorkflowTemplate {})",
+                        w.name, w.template
+                    );
+                    for (k, v) in &w.parameters {
+                        let _ = writeln!(out, "  {k} = {v:?}");
+                    }
+                    for m in &w.missing {
+                        let _ = writeln!(
+                            out,
+                            "  {m}: missing from the payload; the submit would fail"
+                        );
+                    }
+                } else {
+                    let _ = writeln!(out, "no       {} → chain {}", r.route, r.chain);
+                    // Another event type: that alone explains it.
+                    let failed: Vec<_> = r.conditions.iter().filter(|c| !c.passed).collect();
+                    let shown = if r.conditions.first().is_some_and(|c| !c.passed) {
+                        &failed[..1]
+                    } else {
+                        &failed[..]
+                    };
+                    for c in shown {
+                        let found = c
+                            .found
+                            .as_deref()
+                            .map_or_else(|| "missing".to_string(), |f| format!("{f:?}"));
+                        let _ = writeln!(out, "  ✗ {} (found {found})", c.description);
+                    }
+                }
+            }
+        }
+    }
+    OK
+}
+
+fn play_cmd(ui: &Ui, args: &PlayArgs) -> u8 {
+    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
+    let compiled = match result {
+        Ok(c) => c,
+        Err(diags) => {
+            ui.diagnostics(&loaded.sources, &diags);
+            return INVALID;
+        }
+    };
+    ui.diagnostics(&loaded.sources, &compiled.warnings);
+    let display = slash_path(&args.tasks);
+    let text = match std::fs::read_to_string(&args.tasks) {
+        Ok(t) => t,
+        Err(e) => {
+            ui.error(
+                &Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}")).help(
+                    "point --tasks at a Taskmaster backlog (`task-master init` creates .taskmaster/tasks/tasks.json)",
+                ),
+            );
+            return INVALID;
+        }
+    };
+    let mut sources = Sources::new();
+    let file = sources.add(display, args.tasks.clone(), text.clone());
+    let options = orchctl::play::Options {
+        chain: args.chain.clone(),
+        tag: args.tag.clone(),
+        max_parallel: Some(args.max_parallel),
+        only: args.only.clone(),
+        params: args.params.clone(),
+        service_account: args.service_account.clone(),
+    };
+    let played = match orchctl::play::play(&compiled.model, &text, file, &options) {
+        Ok(p) => p,
+        Err(diags) => {
+            ui.diagnostics(&sources, &diags);
+            return INVALID;
+        }
+    };
+    ui.diagnostics(&sources, &played.warnings);
+    let written = match &args.output {
+        None => std::io::stdout()
+            .lock()
+            .write_all(played.yaml.as_bytes())
+            .map_err(|e| ("stdout".to_string(), e)),
+        Some(path) => std::fs::write(path, &played.yaml).map_err(|e| (slash_path(path), e)),
+    };
+    if let Err((to, e)) = written {
+        ui.error(&Diagnostic::error(
+            Code::Io,
+            format!("cannot write the Workflow to `{to}`: {e}"),
+        ));
+        return INVALID;
+    }
+    let plan = &played.plan;
+    ui.note(&format!(
+        "play: {} of {} tasks of tag `{}` to run ({} done), each a run of chain `{}`, at most {} at a time\n  runs are labelled orchctl.dev/play={}; submit with `argo submit -` or `kubectl create -f -`",
+        plan.runs.len(),
+        plan.total,
+        plan.tag,
+        plan.done,
+        played.chain,
+        args.max_parallel,
+        played.key
+    ));
+    OK
+}
+
+fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
+    let defaults = orchctl::init::Options::for_dir(&args.dir);
+    let project = args.project.clone().unwrap_or(defaults.project);
+    let options = orchctl::init::Options {
+        namespace: args.namespace.clone().unwrap_or_else(|| project.clone()),
+        repositories: if args.repositories.is_empty() {
+            vec![format!("example-org/{project}")]
+        } else {
+            args.repositories.clone()
+        },
+        project,
+    };
+    let files = match orchctl::init::scaffold(&options) {
+        Ok(f) => f,
+        Err(diags) => {
+            ui.diagnostics(&Sources::new(), &diags);
+            return INVALID;
+        }
+    };
+    if let Err(d) = orchctl::init::write(&args.dir, &files) {
+        ui.error(&d);
+        return INVALID;
+    }
+    let dir = label(&args.dir);
+    let next = if dir.is_empty() || dir == "." {
+        "orchctl render".to_string()
+    } else {
+        format!("cd {dir} && orchctl render")
+    };
+    ui.note(&format!(
+        "wrote {} files into {}: pipelines/ (project `{}`, namespace `{}`, repositories {}) and schemas/\n  next: edit the image and repositories in pipelines/platform.yaml, then `{next}`",
+        files.len(),
+        if dir.is_empty() { "." } else { dir.as_str() },
+        options.project,
+        options.namespace,
+        options.repositories.join(", ")
+    ));
     OK
 }

@@ -51,6 +51,8 @@ pub struct Model {
     pub concurrency_files: BTreeSet<String>,
     /// GitHub events and routes, when the spec has them.
     pub events: Option<crate::events::Events>,
+    /// Argo CD applications, when the spec has them.
+    pub apps: Option<crate::apps::Apps>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +244,13 @@ impl Model {
         self.parameters.iter().find(|p| p.name == name)
     }
 
-    /// Tiers used by agents, container steps or nothing (all declared tiers).
+    /// The ServiceAccount `orchctl play`'s Workflows run as.
+    #[must_use]
+    pub fn play_service_account(&self) -> String {
+        format!("{}-play", self.project.name)
+    }
+
+    /// The `agent-step` template of a tier.
     #[must_use]
     pub fn agent_step_template(&self, tier: &str) -> String {
         if tier == "default" {
@@ -361,6 +369,7 @@ impl<'a> Resolver<'a> {
                 .map(|f| self.file_name(Some(*f)))
                 .collect(),
             events: None,
+            apps: None,
         };
         if !is_config_map_key(&model.semaphore_config_map)
             || !is_dns_label(&model.semaphore_config_map)
@@ -390,6 +399,7 @@ impl<'a> Resolver<'a> {
         }
         self.chains(&mut model);
         model.events = crate::events::resolve(self.loaded, &model, &mut self.diags);
+        model.apps = crate::apps::resolve(self.loaded, &model, &mut self.diags);
         Some(model)
     }
 
@@ -403,7 +413,7 @@ impl<'a> Resolver<'a> {
             self.err(
                 Diagnostic::error(
                     Code::MissingSection,
-                    "no file under pipelines/ declares `project`",
+                    format!("no file under {}/ declares `project`", self.loaded.dir),
                 )
                 .help("add `project: { name: …, namespace: … }` to one spec file"),
             );
@@ -624,13 +634,31 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
+        for service in spec.apps.iter().flat_map(|a| a.services.values()) {
+            used.extend(
+                service
+                    .source
+                    .helm
+                    .iter()
+                    .flat_map(|h| h.images.values())
+                    .map(String::as_str),
+            );
+            used.extend(
+                service
+                    .source
+                    .kustomize
+                    .iter()
+                    .flat_map(|k| k.images.iter())
+                    .map(String::as_str),
+            );
+        }
         for name in spec.images.keys() {
             if !used.contains(name.as_str()) && !self.loaded.failed {
                 let file = self.loaded.origins.images.get(name).copied();
                 self.err(
                     Diagnostic::warning(Code::Unused, format!("image `{name}` is not used"))
                         .at(self.key_span(file, &[Seg::Key("images"), Seg::Key(name)]))
-                        .help("remove it, or use it from `runtime.image` or a container step"),
+                        .help("remove it, or use it from `runtime.image`, a container step or an Argo CD service"),
                 );
             }
         }
@@ -695,7 +723,7 @@ impl<'a> Resolver<'a> {
             self.err(
                 Diagnostic::error(
                     Code::MissingSection,
-                    "no file under pipelines/ declares `runtime`",
+                    format!("no file under {}/ declares `runtime`", self.loaded.dir),
                 )
                 .help("add a `runtime:` section (image, command, tiers, github) to one spec file"),
             );
@@ -1018,7 +1046,7 @@ impl<'a> Resolver<'a> {
                     orgs.into_iter().collect()
                 }
             };
-            if s.per != Scope::Global && scopes.is_empty() {
+            if s.per != Scope::Global && scopes.is_empty() && project.is_some() {
                 self.err(
                     Diagnostic::error(
                         Code::MissingField,
@@ -1036,6 +1064,10 @@ impl<'a> Resolver<'a> {
                 keys.insert(format!("{name}.{}", scope.replace('/', ".")), s.limit);
             }
             for (target, limit) in &s.overrides {
+                if s.per != Scope::Global && project.is_none() {
+                    // Without the project the scopes are unknown: reported there.
+                    continue;
+                }
                 if s.per == Scope::Global || !scopes.contains(target) {
                     let mut p = path.to_vec();
                     p.extend([Seg::Key("overrides"), Seg::Key(target)]);
@@ -1132,6 +1164,10 @@ impl<'a> Resolver<'a> {
                 out.push(Lock::Semaphore(name.clone()));
             } else if mutexes.contains_key(name) {
                 out.push(Lock::Mutex(name.clone()));
+            } else if self.loaded.broken.contains(&format!("semaphores.{name}"))
+                || self.loaded.broken.contains(&format!("mutexes.{name}"))
+            {
+                // Defined but failed to load: reported there.
             } else {
                 let all = semaphores.keys().chain(mutexes.keys()).map(String::as_str);
                 self.err(
@@ -1223,7 +1259,7 @@ impl<'a> Resolver<'a> {
                         None => continue,
                     },
                 };
-            let prompt = if a.template {
+            let prompt = if a.template && project.is_some() {
                 match render_prompt(&text, name, a, project, &names, &self.loaded.spec.vars) {
                     Ok(p) => p,
                     Err((line, message)) => {

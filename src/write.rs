@@ -51,6 +51,14 @@ const FAIL_AFTER_ENV: &str = "ORCHCTL_TEST_FAIL_AFTER_WRITES";
 /// # Errors
 /// Conflicting foreign files, or an I/O error (the old tree is then intact).
 pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, WriteError> {
+    // Write through a symlinked output directory, never replace the link.
+    let resolved;
+    let dir = if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(dir).map_err(io_at(dir))?;
+        resolved.as_path()
+    } else {
+        dir
+    };
     recover(dir);
     let disk = drift::read_dir(dir).map_err(|e| WriteError::Io(dir.to_path_buf(), e))?;
     let drift = drift::compare(tree, &disk, label);
@@ -111,9 +119,24 @@ fn stage(tree: &Tree, foreign: &[String], dir: &Path, staging: &Path) -> Result<
         if let Some(parent) = to.parent() {
             fs::create_dir_all(parent).map_err(io_at(parent))?;
         }
-        fs::copy(&from, &to).map_err(io_at(&from))?;
+        copy_foreign(&from, &to).map_err(io_at(&from))?;
     }
     Ok(())
+}
+
+/// Copy a file orchctl did not write; a symlink stays a symlink.
+fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(from)?;
+        #[cfg(unix)]
+        return std::os::unix::fs::symlink(target, to);
+        #[cfg(not(unix))]
+        return fs::copy(from, to)
+            .map(|_| ())
+            .or_else(|_| fs::write(to, target.to_string_lossy().as_bytes()));
+    }
+    fs::copy(from, to).map(|_| ())
 }
 
 /// Put `staging` in place of `dir`, atomically where the platform allows.

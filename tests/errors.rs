@@ -849,7 +849,7 @@ fn e015_unknown_parameter() {
     ))
     .has(
         "pipelines/platform.yaml:32:19: error[E015]: unknown parameter `task`",
-        Some("declared parameters: `repository`, `taskId`"),
+        Some("did you mean `taskId`?"),
     );
     one(&format!(
         "{MINIMAL}concurrency:\n  mutexes:\n    task:\n      per: taskid\n"

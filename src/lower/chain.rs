@@ -21,7 +21,7 @@ use crate::argo::{
 };
 use crate::check::go_duration;
 use crate::model::{Chain, LABEL_PREFIX, Lock, Model, Step, StepKind};
-use crate::spec::{PodGcStrategy, Scope};
+use crate::spec::Scope;
 
 pub fn chain(model: &Model, chain: &Chain) -> Object {
     let mut meta = metadata(model, &chain.name, &[("chain", &chain.name)]);
@@ -134,12 +134,7 @@ pub fn chain(model: &Model, chain: &Chain) -> Object {
         parallelism: chain.parallelism,
         ttl_strategy: ttl(&chain.ttl),
         pod_gc: Some(PodGc {
-            strategy: match chain.pod_gc {
-                PodGcStrategy::OnPodCompletion => "OnPodCompletion",
-                PodGcStrategy::OnPodSuccess => "OnPodSuccess",
-                PodGcStrategy::OnWorkflowCompletion => "OnWorkflowCompletion",
-                PodGcStrategy::OnWorkflowSuccess => "OnWorkflowSuccess",
-            },
+            strategy: pod::pod_gc_name(chain.pod_gc),
         }),
         synchronization: synchronization(model, &chain.locks, "workflow.parameters"),
         workflow_metadata: Some(WorkflowMetadata {

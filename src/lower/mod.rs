@@ -2,10 +2,11 @@
 //! per output kind. No text is written here; [`crate::emit`] does that.
 
 mod agent_step;
+mod apps;
 mod chain;
 mod configmap;
 mod events;
-mod pod;
+pub(crate) mod pod;
 mod rbac;
 
 use std::collections::BTreeMap;
@@ -58,8 +59,12 @@ pub fn lower(model: &Model) -> Vec<Object> {
         objects.push(cm);
     }
     objects.extend(rbac::workflow_rbac(model));
+    objects.extend(rbac::play_rbac(model));
     if let Some(e) = &model.events {
         objects.extend(events::events(model, e));
+    }
+    if let Some(a) = &model.apps {
+        objects.extend(apps::apps(model, a));
     }
     objects.sort_by(|a, b| a.path.cmp(&b.path));
     objects

@@ -110,6 +110,18 @@ pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
+/// Argo's name of a pod GC strategy.
+#[must_use]
+pub fn pod_gc_name(strategy: crate::spec::PodGcStrategy) -> &'static str {
+    use crate::spec::PodGcStrategy as S;
+    match strategy {
+        S::OnPodCompletion => "OnPodCompletion",
+        S::OnPodSuccess => "OnPodSuccess",
+        S::OnWorkflowCompletion => "OnWorkflowCompletion",
+        S::OnWorkflowSuccess => "OnWorkflowSuccess",
+    }
+}
+
 pub fn retry_strategy(retry: &Retry, limit: IntOrString) -> RetryStrategy {
     RetryStrategy {
         limit,

@@ -45,6 +45,22 @@ pub fn workflow_rbac(model: &Model) -> Vec<Object> {
     )
 }
 
+/// What `orchctl play`'s Workflow needs: create each task's run from its
+/// chain template and wait for it.
+pub fn play_rbac(model: &Model) -> Vec<Object> {
+    objects(
+        model,
+        &model.play_service_account(),
+        "play-rbac",
+        vec![
+            rule(&["workflows"], &["create", "get", "list", "watch", "patch"]),
+            rule(&["workflowtemplates"], &["get"]),
+            rule(&["workflowtaskresults"], &["create", "patch"]),
+        ],
+        sources([model.runtime.file.as_str()]),
+    )
+}
+
 pub fn sensor_rbac(model: &Model, account: &str, files: Vec<String>) -> Vec<Object> {
     objects(
         model,

@@ -6,6 +6,7 @@
 //! in `schemas/` is generated from these types.
 
 mod agent;
+mod apps;
 mod chain;
 mod concurrency;
 mod events;
@@ -19,6 +20,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use agent::{Agent, Gate};
+pub use apps::{
+    AppProject, Apps, Branches, Directory, Helm, Kustomize, Platform, Preview, PullRequests,
+    Service, Source, Sync,
+};
 pub use chain::{Approval, Chain, ContainerStep, OnTimeout, Step};
 pub use concurrency::{Concurrency, Mutex, Scope, Semaphore};
 pub use events::{
@@ -76,6 +81,9 @@ pub struct Spec {
     /// GitHub events and the routes that start chains from them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Events>,
+    /// Argo CD applications, the app-of-apps and preview environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apps: Option<Apps>,
 }
 
 /// The top-level sections, in the order the loader reads them.
@@ -89,4 +97,5 @@ pub const SECTIONS: &[&str] = &[
     "chains",
     "concurrency",
     "events",
+    "apps",
 ];

@@ -66,10 +66,13 @@ impl de::Error for Error {
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::new(
+        let expected = exp.to_string();
+        let mut e = Self::new(
             Code::InvalidValue,
-            format!("expected {exp}, found {}", describe(&unexp)),
-        )
+            format!("expected {expected}, found {}", describe(&unexp)),
+        );
+        e.help = Some(type_hint(&expected).to_string());
+        e
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -106,6 +109,23 @@ impl de::Error for Error {
 
     fn duplicate_field(field: &'static str) -> Self {
         Self::new(Code::DuplicateKey, format!("duplicate field `{field}`"))
+    }
+}
+
+/// How to write a value of the expected type.
+fn type_hint(expected: &str) -> &'static str {
+    if expected.contains("sequence") {
+        "write a list: `[a, b]`, or one `- item` per line"
+    } else if expected.starts_with("struct") || expected.contains("map") {
+        "write a mapping: `key: value` lines, indented under this key"
+    } else if expected.contains("bool") {
+        "write `true` or `false`"
+    } else if expected.starts_with('u') || expected.starts_with('i') || expected.starts_with('f') {
+        "write a number, without quotes"
+    } else if expected.contains("string") || expected.contains("char") {
+        "write a single value; quote it if it starts with a special character"
+    } else {
+        "see `schemas/orchctl.schema.json` for the expected shape"
     }
 }
 

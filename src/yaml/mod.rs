@@ -15,6 +15,8 @@
 
 pub mod de;
 
+use std::collections::{HashMap, HashSet};
+
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 
 use crate::diagnostic::{Code, Diagnostic};
@@ -265,6 +267,8 @@ enum Frame {
         entries: Vec<(Node, Node)>,
         /// Entries from `<<` merge keys; explicit keys win, wherever they are.
         merged: Vec<(Node, Node)>,
+        /// Scalar keys seen so far → index in `entries` (linear, not quadratic).
+        keys: HashMap<String, usize>,
         pending_key: Option<Node>,
     },
 }
@@ -334,6 +338,7 @@ impl Builder {
                     start: at,
                     entries: Vec::new(),
                     merged: Vec::new(),
+                    keys: HashMap::new(),
                     pending_key: None,
                 })?;
             }
@@ -358,10 +363,11 @@ impl Builder {
                         start,
                         mut entries,
                         merged,
+                        keys,
                         ..
                     } => {
                         for (k, v) in merged {
-                            if !entries.iter().any(|(e, _)| same_key(e, &k)) {
+                            if k.as_str().is_none_or(|t| !keys.contains_key(t)) {
                                 entries.push((k, v));
                             }
                         }
@@ -426,11 +432,12 @@ impl Builder {
             Some(Frame::Map {
                 entries,
                 merged,
+                keys,
                 pending_key,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
-                Some(key) => insert_entry(entries, merged, key, node)?,
+                Some(key) => insert_entry(entries, merged, keys, key, node)?,
             },
         }
         Ok(())
@@ -440,6 +447,7 @@ impl Builder {
 fn insert_entry(
     entries: &mut Vec<(Node, Node)>,
     merged: &mut Vec<(Node, Node)>,
+    keys: &mut HashMap<String, usize>,
     key: Node,
     value: Node,
 ) -> Result<(), Diagnostic> {
@@ -458,16 +466,24 @@ fn insert_entry(
             .at(Some(value.span))
             .help("write `<<: *anchor` where `&anchor` names a mapping"));
         }
+        let mut seen: HashSet<String> = merged
+            .iter()
+            .filter_map(|(k, _)| k.as_str().map(str::to_string))
+            .collect();
         for source in sources {
             for (k, v) in source.as_map().unwrap_or_default() {
-                if !merged.iter().any(|(e, _)| same_key(e, k)) {
+                if k.as_str().is_none_or(|t| seen.insert(t.to_string())) {
                     merged.push((k.clone(), v.clone()));
                 }
             }
         }
         return Ok(());
     }
-    if let Some((first, _)) = entries.iter().find(|(e, _)| same_key(e, &key)) {
+    if let Some(first) = key
+        .as_str()
+        .and_then(|t| keys.get(t))
+        .map(|i| &entries[*i].0)
+    {
         let name = key.as_str().unwrap_or("?").to_string();
         return Err(
             Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{name}`"))
@@ -477,15 +493,11 @@ fn insert_entry(
                 .help("remove one of the two entries"),
         );
     }
+    if let Some(text) = key.as_str() {
+        keys.insert(text.to_string(), entries.len());
+    }
     entries.push((key, value));
     Ok(())
-}
-
-fn same_key(a: &Node, b: &Node) -> bool {
-    match (&a.value, &b.value) {
-        (Value::Scalar(x), Value::Scalar(y)) => x.text == y.text,
-        _ => false,
-    }
 }
 
 fn count_nodes(node: &Node) -> usize {
