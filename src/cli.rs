@@ -70,6 +70,20 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  orchctl route --event issue_comment --payload comment.json\n  orchctl route --event check_run --payload run.json -o json | jq '.routes[] | select(.fires)'"
     )]
+    /// Bump an image declared under `images`, then re-render
+    ///
+    /// Changes only the bytes of that one reference in the spec file that
+    /// declares it (comments, ordering, quoting and anchors stay as they
+    /// are), checks the new reference, and renders generated/ unless
+    /// --no-render. Running it twice changes nothing the second time.
+    ///
+    /// Images are tagged by commit: `sha-<short sha>` for builds of main,
+    /// `<branch>-<short sha>` for branches.
+    #[command(
+        after_help = "Forms (as `kustomize edit set image`):\n  NAME=REGISTRY/REPO:TAG[@DIGEST]   a new reference\n  NAME=TAG                          a new tag, same repository\n  NAME=@sha256:…                    pin the current tag by digest\n  NAME:TAG, NAME@sha256:…           the same without `=`\n\nExamples:\n  orchctl set-image agent=ghcr.io/5dlabs/agent:sha-4b1c9e2\n  orchctl set-image agent=sha-4b1c9e2 tools=sha-4b1c9e2\n  orchctl set-image agent=@sha256:0d5e… --no-render"
+    )]
+    SetImage(SetImageArgs),
+
     Route(RouteArgs),
 
     /// Press play: turn a Taskmaster backlog into a Workflow that runs it
@@ -122,6 +136,25 @@ pub struct RenderArgs {
     /// Write nothing; print a diff and exit 2 if the output is stale
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetImageArgs {
+    /// NAME=IMAGE:TAG[@DIGEST], NAME=TAG, NAME=@DIGEST, NAME:TAG …
+    #[arg(required = true, value_name = "NAME=IMAGE")]
+    pub images: Vec<String>,
+
+    /// Directory of spec files
+    #[arg(long, value_name = "DIR", default_value = "pipelines")]
+    pub pipelines: PathBuf,
+
+    /// Output directory to re-render
+    #[arg(long, value_name = "DIR", default_value = "generated")]
+    pub out: PathBuf,
+
+    /// Change the spec only; do not re-render
+    #[arg(long)]
+    pub no_render: bool,
 }
 
 #[derive(Debug, Args)]

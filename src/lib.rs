@@ -32,6 +32,7 @@ pub mod play;
 pub mod route;
 pub mod schema;
 pub mod schemas;
+pub mod set_image;
 pub mod source;
 pub mod spec;
 pub mod write;

@@ -15,6 +15,7 @@ use orchctl::{Diagnostics, drift, schema, write};
 
 use crate::cli::{
     Cli, Color, Command, InitArgs, PlayArgs, RenderArgs, RouteArgs, RouteFormat, SchemaArgs,
+    SetImageArgs,
 };
 
 /// Exit codes: success / no changes, invalid input or error, drift found.
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render(&ui, &args),
         Command::Schema(args) => schema_cmd(&ui, &args),
         Command::Route(args) => route_cmd(&ui, &args),
+        Command::SetImage(args) => set_image_cmd(&ui, &args),
         Command::Play(args) => play_cmd(&ui, &args),
         Command::Init(args) => init_cmd(&ui, &args),
     };
@@ -487,4 +489,83 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
         options.repositories.join(", ")
     ));
     OK
+}
+
+fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
+    use orchctl::set_image::{parse_request, plan};
+    let mut requests = Vec::new();
+    for arg in &args.images {
+        match parse_request(arg) {
+            Ok(r) => requests.push(r),
+            Err(d) => {
+                ui.error(&d);
+                return INVALID;
+            }
+        }
+    }
+    // Originals of the files changed, to restore if anything fails.
+    let mut originals: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let restore = |originals: &[(std::path::PathBuf, String)]| {
+        for (path, text) in originals.iter().rev() {
+            let _ = std::fs::write(path, text);
+        }
+    };
+    let mut changed = 0;
+    for request in &requests {
+        let (loaded, diags) = orchctl::load::load_dir(&args.pipelines);
+        if diags.has_errors() {
+            ui.diagnostics(&loaded.sources, &diags);
+            restore(&originals);
+            return INVALID;
+        }
+        let edit = match plan(&loaded, request) {
+            Ok(e) => e,
+            Err(d) => {
+                ui.diagnostics(&loaded.sources, &Diagnostics(vec![d]));
+                restore(&originals);
+                return INVALID;
+            }
+        };
+        if !edit.changed() {
+            ui.note(&format!("{}: already {}", edit.name, edit.new));
+            continue;
+        }
+        let path = args.pipelines.join(&edit.relative);
+        let before = loaded
+            .sources
+            .iter()
+            .find(|(_, f)| slash_path(&f.relative) == edit.relative)
+            .map(|(_, f)| f.text.clone())
+            .unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, &edit.text) {
+            ui.error(&Diagnostic::error(
+                Code::Io,
+                format!("cannot write `{}`: {e}", edit.display),
+            ));
+            restore(&originals);
+            return INVALID;
+        }
+        originals.push((path, before));
+        changed += 1;
+        ui.note(&format!(
+            "{}: {} → {} ({}:{})",
+            edit.name, edit.old, edit.new, edit.display, edit.line
+        ));
+    }
+    if args.no_render || changed == 0 {
+        return OK;
+    }
+    let code = render(
+        ui,
+        &RenderArgs {
+            pipelines: args.pipelines.clone(),
+            out: args.out.clone(),
+            check: false,
+        },
+    );
+    if code != OK {
+        restore(&originals);
+        ui.note("the spec files were restored");
+    }
+    code
 }
