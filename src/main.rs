@@ -521,7 +521,7 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
         let edit = match plan(&loaded, request) {
             Ok(e) => e,
             Err(d) => {
-                ui.diagnostics(&loaded.sources, &Diagnostics(vec![d]));
+                ui.diagnostics(&loaded.sources, &Diagnostics(vec![*d]));
                 restore(&originals);
                 return INVALID;
             }

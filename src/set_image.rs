@@ -55,10 +55,13 @@ impl Edit {
 ///
 /// # Errors
 /// A diagnostic for an argument of no accepted form.
-pub fn parse_request(arg: &str) -> Result<Request, Diagnostic> {
+pub fn parse_request(arg: &str) -> Result<Request, Box<Diagnostic>> {
     let bad = |why: &str| {
-        Diagnostic::error(Code::InvalidImage, format!("cannot read `{arg}`: {why}"))
-            .help("write `NAME=REGISTRY/REPO:TAG`, `NAME=TAG`, `NAME=REPO@sha256:…` or `NAME:TAG`")
+        Box::new(
+            Diagnostic::error(Code::InvalidImage, format!("cannot read `{arg}`: {why}")).help(
+                "write `NAME=REGISTRY/REPO:TAG`, `NAME=TAG`, `NAME=REPO@sha256:…` or `NAME:TAG`",
+            ),
+        )
     };
     if let Some((name, value)) = arg.split_once('=') {
         if name.is_empty() || value.is_empty() {
@@ -112,39 +115,43 @@ fn apply_change(old: &str, change: &Change) -> String {
 /// # Errors
 /// Unknown image name (with the names that exist), an alias, or an invalid
 /// resulting reference.
-pub fn plan(loaded: &Loaded, request: &Request) -> Result<Edit, Diagnostic> {
+pub fn plan(loaded: &Loaded, request: &Request) -> Result<Edit, Box<Diagnostic>> {
     let Some(old) = loaded.spec.images.get(&request.name) else {
         let names: Vec<&str> = loaded.spec.images.keys().map(String::as_str).collect();
-        return Err(Diagnostic::error(
-            Code::UnknownImage,
-            format!("no image named `{}` in the spec", request.name),
-        )
-        .help(suggestion("image", &request.name, names.iter().copied())));
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::UnknownImage,
+                format!("no image named `{}` in the spec", request.name),
+            )
+            .help(suggestion("image", &request.name, names.iter().copied())),
+        ));
     };
     let new = apply_change(old, &request.change);
     if let Some(problem) = image_problem(&new) {
-        return Err(Diagnostic::error(
-            Code::InvalidImage,
-            format!("invalid image reference `{new}`"),
-        )
-        .help(problem));
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::InvalidImage,
+                format!("invalid image reference `{new}`"),
+            )
+            .help(problem),
+        ));
     }
     let file = loaded.origins.images.get(&request.name).copied();
     let path = [Seg::Key("images"), Seg::Key(&request.name)];
     let (Some(file), Some(span)) = (file, loaded.span(file, &path)) else {
-        return Err(Diagnostic::error(
+        return Err(Box::new(Diagnostic::error(
             Code::Io,
             "the image was not loaded from a file",
-        ));
+        )));
     };
     let source = loaded
         .sources
         .get(file)
-        .ok_or_else(|| Diagnostic::error(Code::Io, "source file missing"))?;
+        .ok_or_else(|| Box::new(Diagnostic::error(Code::Io, "source file missing")))?;
     let text = &source.text;
-    let start = locate(text, span, old).ok_or_else(|| {
+    let start = locate(text, span, old).ok_or_else(|| -> Box<Diagnostic> {
         let alias = text[byte_offset(text, span.offset)..].starts_with('*');
-        if alias {
+        Box::new(if alias {
             Diagnostic::error(
                 Code::InvalidImage,
                 format!("image `{}` is an alias of another image", request.name),
@@ -161,7 +168,7 @@ pub fn plan(loaded: &Loaded, request: &Request) -> Result<Edit, Diagnostic> {
             )
             .at(Some(span))
             .help("write the image as one scalar: `NAME: registry/repo:tag`")
-        }
+        })
     })?;
     let mut edited = String::with_capacity(text.len() + new.len());
     edited.push_str(&text[..start]);
