@@ -27,6 +27,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("pipelines/agents.yaml", include_str!("init/agents.yaml")),
     ("pipelines/events.yaml", include_str!("init/events.yaml")),
+    ("pipelines/apps.yaml", include_str!("init/apps.yaml")),
     (
         "pipelines/chains/delivery.yaml",
         include_str!("init/chains/delivery.yaml"),
@@ -163,6 +164,7 @@ pub fn scaffold(options: &Options) -> Result<Vec<(String, String)>, Diagnostics>
         return Err(diags);
     }
     let repositories = options.repositories.join(", ");
+    let first = options.repositories.first().map_or("example-org/platform", String::as_str);
     let mut files: Vec<(String, String)> = FILES
         .iter()
         .map(|(path, template)| {
@@ -171,6 +173,7 @@ pub fn scaffold(options: &Options) -> Result<Vec<(String, String)>, Diagnostics>
                     .replace("@PROJECT@", &options.project)
                     .replace("@NAMESPACE@", &options.namespace)
                     .replace("@REPOSITORIES@", &repositories)
+                    .replace("@REPOSITORY@", first)
             } else {
                 (*template).to_string()
             };

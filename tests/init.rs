@@ -147,7 +147,7 @@ fn init_twice_refuses_the_second_time() {
     let (code, _, stderr) = orchctl(dir.path(), &["init"]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("would overwrite 15 existing files"),
+        stderr.contains("would overwrite 16 existing files"),
         "{stderr}"
     );
     assert_eq!(snapshot_dir(dir.path()), before);
