@@ -709,3 +709,43 @@ fn route_command_rejects_bad_input() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_event_bus_is_emitted_when_the_spec_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    common::copy_dir(&common::root().join("pipelines"), &pipelines);
+    let events = pipelines.join("events.yaml");
+    let text = std::fs::read_to_string(&events).unwrap();
+    let with_bus = text.replace(
+        "\n  routes:\n",
+        "\n  eventBus:\n    version: \"2.10.10\"\n    replicas: 3\n\n  routes:\n",
+    );
+    std::fs::write(&events, &with_bus).unwrap();
+    let compiled = common::compile(&pipelines);
+    let bus = common::yaml_to_json(&compiled.tree["eventbus/default.yaml"]);
+    assert_eq!(bus["kind"], "EventBus");
+    assert_eq!(
+        bus["spec"]["jetstream"],
+        json!({"version": "2.10.10", "replicas": 3})
+    );
+    common::assert_schema_valid(&compiled.tree);
+    // The source and the Sensors publish to and read from the same bus.
+    let source = common::yaml_to_json(&compiled.tree["eventsources/github.yaml"]);
+    assert_eq!(source["spec"]["eventBusName"], "default");
+    // A bus the source does not use is an error.
+    std::fs::write(
+        &events,
+        with_bus.replace("  eventBus:\n", "  eventBus:\n    name: other\n"),
+    )
+    .unwrap();
+    let (_, result) = orchctl::compile_dir(&pipelines);
+    let diags = result.unwrap_err();
+    assert!(
+        diags
+            .0
+            .iter()
+            .any(|d| d.message == "the EventBus is `other` but the source publishes to `default`"),
+        "{diags:?}"
+    );
+}
