@@ -60,16 +60,6 @@ pub enum Command {
     /// With --check, writes nothing and exits 2 if the file is out of date.
     Schema(SchemaArgs),
 
-    /// Show which routes a GitHub webhook payload fires, and with what
-    ///
-    /// Evaluates the filters of the generated Sensors against a recorded
-    /// payload with Argo Events' semantics, prints every route with the
-    /// conditions that failed, and for each route that fires the Workflow it
-    /// would submit and its parameters. Exits 0 once the payload is
-    /// evaluated, whether or not a route fires; 1 on invalid input.
-    #[command(
-        after_help = "Examples:\n  orchctl route --event issue_comment --payload comment.json\n  orchctl route --event check_run --payload run.json -o json | jq '.routes[] | select(.fires)'"
-    )]
     /// Bump an image declared under `images`, then re-render
     ///
     /// Changes only the bytes of that one reference in the spec file that
@@ -84,6 +74,16 @@ pub enum Command {
     )]
     SetImage(SetImageArgs),
 
+    /// Show which routes a GitHub webhook payload fires, and with what
+    ///
+    /// Evaluates the filters of the generated Sensors against a recorded
+    /// payload with Argo Events' semantics, prints every route with the
+    /// conditions that failed, and for each route that fires the Workflow it
+    /// would submit and its parameters. Exits 0 once the payload is
+    /// evaluated, whether or not a route fires; 1 on invalid input.
+    #[command(
+        after_help = "Examples:\n  orchctl route --event issue_comment --payload comment.json\n  orchctl route --event check_run --payload run.json -o json | jq '.routes[] | select(.fires)'"
+    )]
     Route(RouteArgs),
 
     /// Press play: turn a Taskmaster backlog into a Workflow that runs it
@@ -121,6 +121,69 @@ pub enum Command {
         after_help = "Examples:\n  orchctl init\n  orchctl init platform --project acme --namespace agents --repository acme/api --repository acme/web"
     )]
     Init(InitArgs),
+
+    /// Check manifests across objects, and against upstream JSON Schemas
+    ///
+    /// Without PATH: compiles the spec (every semantic check), then checks
+    /// the objects it renders. With PATHs: checks the manifests in those
+    /// files and directories (*.yaml, *.yml, *.json; `-` for stdin),
+    /// hand-written Argo YAML too, any number of documents per file.
+    ///
+    /// Across objects, offline: every templateRef and workflowTemplateRef
+    /// names a template that exists; every argument is an input the target
+    /// declares and every required input is passed; Sensor trigger
+    /// parameters land on declared parameters and read declared
+    /// dependencies, whose EventSources and events exist; semaphore
+    /// ConfigMaps and keys exist; every ServiceAccount, ConfigMap, Secret and
+    /// Role referenced is among the manifests or declared with --external;
+    /// label keys and values are valid; ConfigMaps stay under 1 MiB; names
+    /// are unique per kind and namespace.
+    ///
+    /// With --schemas DIR, each object is also validated against
+    /// DIR/<kind>.json (kubeconform-style; each schema compiled once). When
+    /// DIR holds strict/ and lax/, --strict picks strict/ (no unknown
+    /// fields), otherwise lax/.
+    ///
+    /// Secrets: orchctl never generates one. Without PATH, the Secrets the
+    /// spec references count as declared; with PATHs, declare them with
+    /// --external (e.g. --external 'Secret/*'), or pass --pipelines to take
+    /// them from the spec.
+    ///
+    /// Exits 0 when every object is valid (or skipped), 1 otherwise.
+    #[command(
+        after_help = "Examples:\n  orchctl validate\n  orchctl validate --schemas ../shared/schemas --strict\n  orchctl validate generated --pipelines pipelines -o junit > validate.xml\n  orchctl validate k8s/ --external ServiceAccount/argo-workflow --external 'Secret/*' -o github\n  kustomize build overlays/prod | orchctl validate - -o json"
+    )]
+    Validate(ValidateArgs),
+
+    /// Show what a spec change changes in the generated objects
+    ///
+    /// Compiles the spec at a git revision and in the working tree, matches
+    /// the objects by apiVersion, kind, namespace and name, and reports the
+    /// objects added, removed and changed, with every changed field (path:
+    /// old → new; list items matched by `name`) and the spec element that
+    /// produced it (file:line). The base is --base, else the merge base of
+    /// HEAD with the default branch (origin/HEAD, main, master), else HEAD.
+    ///
+    /// -o markdown is made for a pull-request comment or job summary: a
+    /// table, collapsible sections, cut with a note under GitHub's 65,536
+    /// characters. Exits 0, or with --exit-code 2 when anything differs; 1 on
+    /// errors.
+    #[command(
+        after_help = "Examples:\n  orchctl diff\n  orchctl diff --base origin/main -o markdown >> \"$GITHUB_STEP_SUMMARY\"\n  orchctl diff --base HEAD~1 -o json | jq '.objects[].fields[].path'\n  orchctl diff --exit-code"
+    )]
+    Diff(DiffArgs),
+
+    /// Draw a chain's DAG, and the event routes that start it
+    ///
+    /// Steps show what they run (agent, container image, called chain);
+    /// approval gates are hexagons, chain calls subroutines, the exit handler
+    /// a parallelogram reached after the last steps; steps that share their
+    /// `after` are side by side. Routes point at the chain's first steps, as
+    /// do the steps of other chains that call it. Without CHAIN, every chain.
+    #[command(
+        after_help = "Examples:\n  orchctl graph delivery\n  orchctl graph -o dot | dot -Tsvg > chains.svg"
+    )]
+    Graph(GraphArgs),
 }
 
 #[derive(Debug, Args)]
@@ -281,4 +344,98 @@ pub struct InitArgs {
     /// [default: example-org/PROJECT]
     #[arg(long = "repository", value_name = "ORG/REPO")]
     pub repositories: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories to check (`-` for stdin) [default: the
+    /// objects the spec renders]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Directory of spec files (without PATH: the spec to compile; with
+    /// PATHs: the spec whose Secret references count as declared)
+    #[arg(long, value_name = "DIR")]
+    pub pipelines: Option<PathBuf>,
+
+    /// Validate each object against DIR/<kind>.json
+    #[arg(long, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+
+    /// Use DIR/strict (no unknown fields) when DIR holds strict/ and lax/
+    #[arg(long, requires = "schemas")]
+    pub strict: bool,
+
+    /// An object that exists outside the manifests: KIND/NAME,
+    /// KIND/NAMESPACE/NAME, or KIND/* (repeatable)
+    #[arg(long = "external", value_name = "KIND/NAME")]
+    pub externals: Vec<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub output: ValidateFormat,
+
+    /// Print totals by status (valid, invalid, errors, skipped)
+    #[arg(long)]
+    pub summary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Diagnostics with their source lines, on stderr
+    Text,
+    /// One record per object, on stdout
+    Json,
+    /// JUnit XML, a test case per object, on stdout
+    Junit,
+    /// GitHub Actions annotations (::error file=…,line=…::), on stdout
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The git revision to compare with [default: the merge base of HEAD and
+    /// the default branch, else HEAD]
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+
+    /// Directory of spec files
+    #[arg(long, value_name = "DIR", default_value = "pipelines")]
+    pub pipelines: PathBuf,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub output: DiffFormat,
+
+    /// Exit 2 when anything differs
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The chain to draw [default: every chain]
+    #[arg(value_name = "CHAIN")]
+    pub chain: Option<String>,
+
+    /// Directory of spec files
+    #[arg(long, value_name = "DIR", default_value = "pipelines")]
+    pub pipelines: PathBuf,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub output: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
 }

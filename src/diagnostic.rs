@@ -111,6 +111,20 @@ pub enum Code {
     NothingToRun = 44,
     /// A file that would be overwritten.
     FileExists = 45,
+    /// A `templateRef`, `workflowTemplateRef`, `template`, `entrypoint` or
+    /// `onExit` naming a WorkflowTemplate or template that does not exist.
+    UnknownTemplate = 46,
+    /// A reference to a ServiceAccount, ConfigMap, Secret, Role or
+    /// EventSource (or a key or event in one) that is neither among the
+    /// manifests nor declared external.
+    UnknownObject = 47,
+    /// A Sensor trigger parameter that lands on no declared parameter, or
+    /// reads a dependency the Sensor does not have.
+    TriggerTarget = 48,
+    /// An object that does not match its JSON Schema.
+    SchemaViolation = 49,
+    /// A git command that failed, or a revision that does not exist.
+    Git = 50,
 }
 
 impl Code {

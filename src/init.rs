@@ -164,7 +164,10 @@ pub fn scaffold(options: &Options) -> Result<Vec<(String, String)>, Diagnostics>
         return Err(diags);
     }
     let repositories = options.repositories.join(", ");
-    let first = options.repositories.first().map_or("example-org/platform", String::as_str);
+    let first = options
+        .repositories
+        .first()
+        .map_or("example-org/platform", String::as_str);
     let mut files: Vec<(String, String)> = FILES
         .iter()
         .map(|(path, template)| {

@@ -17,6 +17,7 @@ use crate::cli::{
     Cli, Color, Command, InitArgs, PlayArgs, RenderArgs, RouteArgs, RouteFormat, SchemaArgs,
     SetImageArgs,
 };
+use crate::cli::{DiffArgs, DiffFormat, GraphArgs, GraphFormat, ValidateArgs, ValidateFormat};
 
 /// Exit codes: success / no changes, invalid input or error, drift found.
 const OK: u8 = 0;
@@ -48,6 +49,9 @@ fn main() -> ExitCode {
         Command::SetImage(args) => set_image_cmd(&ui, &args),
         Command::Play(args) => play_cmd(&ui, &args),
         Command::Init(args) => init_cmd(&ui, &args),
+        Command::Validate(args) => validate_cmd(&ui, &args),
+        Command::Diff(args) => diff_cmd(&ui, &args),
+        Command::Graph(args) => graph_cmd(&ui, &args),
     };
     ExitCode::from(code)
 }
@@ -568,4 +572,274 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
         ui.note("the spec files were restored");
     }
     code
+}
+
+/// The schema directory for `--schemas DIR [--strict]`: DIR/strict or
+/// DIR/lax when DIR holds both, else DIR itself.
+fn open_schemas(dir: &Path, strict: bool) -> Result<orchctl::schemas::SchemaSet, Box<Diagnostic>> {
+    let split = dir.join("strict").is_dir() && dir.join("lax").is_dir();
+    let chosen = match (split, strict) {
+        (true, true) => dir.join("strict"),
+        (true, false) => dir.join("lax"),
+        (false, false) => dir.to_path_buf(),
+        (false, true) => {
+            return Err(Box::new(Diagnostic::error(
+                Code::Conflict,
+                format!(
+                    "--strict picks `{}/strict`, but `{}` has no strict/ and lax/ subdirectories",
+                    label(dir),
+                    label(dir)
+                ),
+            )
+            .help("pass the strict schema directory itself without --strict, or its parent with --strict")));
+        }
+    };
+    orchctl::schemas::SchemaSet::open(&chosen).map_err(|e| {
+        Box::new(Diagnostic::error(Code::Io, e).help(
+            "--schemas takes a directory of <kind>.json schemas (kubeconform layout), e.g. ../shared/schemas/strict",
+        ))
+    })
+}
+
+fn validate_cmd(ui: &Ui, args: &ValidateArgs) -> u8 {
+    use orchctl::validate::{self, External, Options, report};
+    let mut externals: Vec<External> = Vec::new();
+    for text in &args.externals {
+        match text.parse::<External>() {
+            Ok(e) => externals.push(e),
+            Err(m) => {
+                ui.error(&Diagnostic::error(Code::InvalidValue, m).help(
+                    "--external takes KIND/NAME, KIND/NAMESPACE/NAME or KIND/*, e.g. --external Secret/github-app",
+                ));
+                return INVALID;
+            }
+        }
+    }
+    let mut schemas = match &args.schemas {
+        None => None,
+        Some(dir) => match open_schemas(dir, args.strict) {
+            Ok(s) => Some(s),
+            Err(d) => {
+                ui.error(&d);
+                return INVALID;
+            }
+        },
+    };
+    let spec_dir = args.pipelines.clone();
+    let compiled = if args.paths.is_empty() || spec_dir.is_some() {
+        let dir = spec_dir.unwrap_or_else(|| "pipelines".into());
+        let (loaded, result) = orchctl::compile_dir(&dir);
+        match result {
+            Ok(c) => Some((loaded, c)),
+            Err(diags) => {
+                let report = validate::spec_report(&diags, &loaded.sources);
+                return match args.output {
+                    ValidateFormat::Text => {
+                        ui.diagnostics(&loaded.sources, &diags);
+                        INVALID
+                    }
+                    format => {
+                        validate_output(format, &report, &loaded.sources, args.summary);
+                        INVALID
+                    }
+                };
+            }
+        }
+    } else {
+        None
+    };
+    let (sources, documents, records, files) = if args.paths.is_empty() {
+        let Some((loaded, compiled)) = compiled else {
+            return INVALID;
+        };
+        if args.output == ValidateFormat::Text {
+            ui.diagnostics(&loaded.sources, &compiled.warnings);
+        }
+        let documents = validate::rendered(&compiled, &loaded, "generated");
+        externals.extend(validate::referenced_secrets(&documents));
+        let files = documents.len();
+        (loaded.sources, documents, Vec::new(), files)
+    } else {
+        if let Some((loaded, compiled)) = &compiled {
+            externals.extend(validate::referenced_secrets(&validate::rendered(
+                compiled,
+                loaded,
+                "generated",
+            )));
+        }
+        let mut sources = Sources::new();
+        let input = validate::read_paths(&args.paths, &mut sources);
+        (sources, input.documents, input.records, input.files)
+    };
+    let mut options = Options {
+        externals,
+        schemas: schemas.as_mut(),
+    };
+    let mut report = validate::validate(&documents, records, &mut options);
+    report.files = files;
+    if args.output == ValidateFormat::Text {
+        let text = report::text(&report, &sources, ui.color);
+        let notes = report::notes(&report);
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.write_all(notes.as_bytes());
+        drop(err);
+        let invalid = report
+            .records
+            .iter()
+            .filter(|r| r.has_errors() || r.status == validate::Status::Error)
+            .count();
+        if invalid > 0 {
+            let errors: usize = report
+                .records
+                .iter()
+                .map(|r| {
+                    r.findings
+                        .iter()
+                        .filter(|f| f.diagnostic.is_error())
+                        .count()
+                })
+                .sum();
+            ui.note(&format!(
+                "{}: {errors} error{} in {invalid} of {} objects",
+                if ui.color {
+                    "\x1b[1;31merror\x1b[0m"
+                } else {
+                    "error"
+                },
+                if errors == 1 { "" } else { "s" },
+                report.records.len()
+            ));
+        } else {
+            let skipped = match report.count(validate::Status::Skipped) {
+                0 => String::new(),
+                n => format!(" ({n} skipped)"),
+            };
+            ui.note(&if args.paths.is_empty() {
+                format!(
+                    "the {} objects the spec renders are valid{skipped}",
+                    report.records.len()
+                )
+            } else {
+                format!(
+                    "{} objects in {} files are valid{skipped}",
+                    report.records.len(),
+                    report.files
+                )
+            });
+        }
+        if args.summary {
+            let _ = writeln!(std::io::stdout().lock(), "{}", report::summary(&report));
+        }
+    } else {
+        validate_output(args.output, &report, &sources, args.summary);
+    }
+    if report.is_valid() { OK } else { INVALID }
+}
+
+fn validate_output(
+    format: ValidateFormat,
+    report: &orchctl::validate::Report,
+    sources: &Sources,
+    summary: bool,
+) {
+    use orchctl::validate::report as fmt;
+    let text = match format {
+        ValidateFormat::Json => fmt::json(report, sources),
+        ValidateFormat::Junit => fmt::junit(report, sources),
+        ValidateFormat::Github => {
+            let mut t = fmt::github(report, sources);
+            if summary {
+                t.push_str(&fmt::summary(report));
+                t.push('\n');
+            }
+            t
+        }
+        ValidateFormat::Text => {
+            let mut t = fmt::text(report, sources, false);
+            if summary {
+                t.push_str(&fmt::summary(report));
+                t.push('\n');
+            }
+            t
+        }
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn diff_cmd(ui: &Ui, args: &DiffArgs) -> u8 {
+    use orchctl::diff::{self, Failure, Side, report};
+    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
+    let compiled = match result {
+        Ok(c) => c,
+        Err(diags) => {
+            ui.diagnostics(&loaded.sources, &diags);
+            return INVALID;
+        }
+    };
+    let (revision, base) = match diff::base_side(&args.pipelines, args.base.as_deref()) {
+        Ok(b) => b,
+        Err(Failure::Diagnostic(d)) => {
+            ui.error(&d);
+            return INVALID;
+        }
+        Err(Failure::Spec {
+            sources,
+            diagnostics,
+            revision,
+        }) => {
+            ui.diagnostics(&sources, &diagnostics);
+            ui.note(&format!(
+                "the spec at {revision} does not compile, so there is nothing to compare with\n  = help: compare with another revision: --base REV"
+            ));
+            return INVALID;
+        }
+    };
+    let head = Side {
+        loaded,
+        objects: compiled.objects,
+        label: label(&args.pipelines),
+        revision: None,
+    };
+    let diff = diff::compare(&base, &head);
+    let heading = report::Heading {
+        label: &head.label,
+        base: &revision,
+    };
+    let text = match args.output {
+        DiffFormat::Text => report::text(&diff, &heading),
+        DiffFormat::Markdown => report::markdown(&diff, &heading),
+        DiffFormat::Json => report::json(&diff, &heading),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if args.exit_code && !diff.is_empty() {
+        DRIFT
+    } else {
+        OK
+    }
+}
+
+fn graph_cmd(ui: &Ui, args: &GraphArgs) -> u8 {
+    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
+    let compiled = match result {
+        Ok(c) => c,
+        Err(diags) => {
+            ui.diagnostics(&loaded.sources, &diags);
+            return INVALID;
+        }
+    };
+    let format = match args.output {
+        GraphFormat::Mermaid => orchctl::graph::Format::Mermaid,
+        GraphFormat::Dot => orchctl::graph::Format::Dot,
+    };
+    match orchctl::graph::graph(&loaded, &compiled.model, args.chain.as_deref(), format) {
+        Ok(text) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            OK
+        }
+        Err(d) => {
+            ui.error(&d);
+            INVALID
+        }
+    }
 }

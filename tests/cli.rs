@@ -1456,3 +1456,67 @@ fn an_output_directory_containing_the_spec_is_refused() {
         .stdout_is_empty()
         .stderr_contains("error[E033]: the output directory `.` contains the spec");
 }
+
+/// Every command is listed with its own one-line description, and its own
+/// `--help` starts with that line.
+#[test]
+fn every_command_has_its_own_description() {
+    let (_, help, _) = {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchctl"))
+            .arg("--help")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            (),
+        )
+    };
+    let commands: Vec<(String, String)> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| {
+            let l = l.trim();
+            let (name, about) = l.split_once(' ')?;
+            Some((name.to_string(), about.trim().to_string()))
+        })
+        .filter(|(name, _)| name != "help")
+        .collect();
+    let names: Vec<&str> = commands.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "render",
+            "schema",
+            "set-image",
+            "route",
+            "play",
+            "init",
+            "validate",
+            "diff",
+            "graph"
+        ]
+    );
+    let mut abouts: Vec<&str> = commands.iter().map(|(_, a)| a.as_str()).collect();
+    abouts.dedup();
+    assert_eq!(
+        abouts.len(),
+        commands.len(),
+        "two commands share a description"
+    );
+    for (name, about) in &commands {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchctl"))
+            .args([name.as_str(), "--help"])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.starts_with(about.as_str()),
+            "`{name} --help` starts with {text:?}"
+        );
+    }
+}

@@ -214,6 +214,28 @@ impl Node {
 /// A diagnostic for invalid YAML, duplicate keys, too deep nesting or an
 /// alias expansion over budget.
 pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Diagnostic> {
+    Ok(build(text, file, false)?.root)
+}
+
+/// Parse a YAML stream of any number of documents (`---`-separated), as
+/// Kubernetes manifests are written, into their root nodes in order. Empty
+/// documents (nothing but comments, or a stray `---`) are left out. Anchors
+/// are per document, as YAML says; the alias budget is per file.
+///
+/// # Errors
+/// As [`parse`], for the first problem in any document.
+pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<Node>, Diagnostic> {
+    let mut builder = build(text, file, true)?;
+    builder.finished.extend(builder.root.take());
+    // A document of nothing (a comment, a stray `---`) is a null scalar.
+    builder.finished.retain(
+        |n| !matches!(&n.value, Value::Scalar(s) if s.plain && s.resolve() == Resolved::Null),
+    );
+    Ok(builder.finished)
+}
+
+/// Run the parser over `text`, building nodes.
+fn build(text: &str, file: FileId, multi: bool) -> Result<Builder, Diagnostic> {
     let mut builder = Builder {
         file,
         stack: Vec::new(),
@@ -221,12 +243,14 @@ pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Diagnostic> {
         alias_budget: MAX_ALIAS_NODES,
         root: None,
         documents: 0,
+        multi,
+        finished: Vec::new(),
     };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| scan_error(&e, file, text))?;
         builder.event(event, span)?;
     }
-    Ok(builder.root)
+    Ok(builder)
 }
 
 fn scan_error(e: &ScanError, file: FileId, text: &str) -> Diagnostic {
@@ -280,6 +304,10 @@ struct Builder {
     alias_budget: usize,
     root: Option<Node>,
     documents: usize,
+    /// Whether several documents are allowed ([`parse_documents`]).
+    multi: bool,
+    /// The documents finished so far, when `multi`.
+    finished: Vec<Node>,
 }
 
 impl Builder {
@@ -301,6 +329,11 @@ impl Builder {
     fn event(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Result<(), Diagnostic> {
         let at = self.span(span);
         match event {
+            Event::DocumentStart(_) if self.multi => {
+                self.documents += 1;
+                self.finished.extend(self.root.take());
+                self.anchors.clear();
+            }
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
@@ -532,6 +565,22 @@ mod tests {
             .find(&[Seg::Key("a"), Seg::Key("c"), Seg::Index(1)])
             .unwrap();
         assert_eq!(two.as_str(), Some("2"));
+    }
+
+    #[test]
+    fn documents_of_a_stream() {
+        let text =
+            "# lead\n---\na: 1\n---\n# only a comment\n---\nb: &x [2]\nc: *x\n...\n---\nd: 3\n";
+        let docs = parse_documents(text, FileId(0)).unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].get("a").unwrap().span.line, 3);
+        assert_eq!(docs[1].get("c").unwrap().span.line, 8);
+        assert_eq!(docs[2].get("d").unwrap().as_str(), Some("3"));
+        // Anchors do not reach across documents.
+        assert!(parse_documents("a: &x 1\n---\nb: *x\n", FileId(0)).is_err());
+        assert!(parse_documents("", FileId(0)).unwrap().is_empty());
+        // `parse` still takes exactly one document.
+        assert!(parse("a: 1\n---\nb: 2\n", FileId(0)).is_err());
     }
 
     #[test]

@@ -1,0 +1,438 @@
+//! `orchctl diff`: representative edits of the reference spec, committed in
+//! a scratch git repository and compared with the working tree, in every
+//! output format; the default base; the Markdown size limit; exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{copy_dir, root};
+
+/// A scratch git repository holding a copy of the reference `pipelines/`,
+/// committed on `main`.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Self {
+        let repo = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        copy_dir(&root().join("pipelines"), &repo.path().join("pipelines"));
+        repo.git(&["init", "--quiet", "--initial-branch=main"]);
+        repo.commit("the reference platform");
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=orchctl",
+                "-c",
+                "user.email=orchctl@example.com",
+            ])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    fn edit(&self, rel: &str, from: &str, to: &str) -> &Self {
+        let path = self.path().join(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "`{from}` once in {rel}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        self
+    }
+
+    fn append(&self, rel: &str, text: &str) -> &Self {
+        let path = self.path().join(rel);
+        let mut all = std::fs::read_to_string(&path).unwrap();
+        all.push_str(text);
+        std::fs::write(&path, all).unwrap();
+        self
+    }
+
+    fn orchctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+/// The commit ids replaced by stable names, for snapshots.
+fn stable(text: &str, commit: &str) -> String {
+    text.replace(commit, "[BASE-COMMIT]")
+        .replace(&commit[..7], "[BASE]")
+}
+
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots/diff"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+/// Run `orchctl diff` in every format and snapshot each.
+fn snapshot_all(repo: &Repo, base: &str, name: &str) {
+    for format in ["text", "markdown", "json"] {
+        let (code, stdout, stderr) = repo.orchctl(&["diff", "-o", format, "--exit-code"]);
+        assert_eq!(code, 2, "{name} {format}: {stderr}");
+        assert!(stderr.is_empty(), "{stderr}");
+        if format == "json" {
+            let _: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        }
+        snapshot(&format!("{name}_{format}"), &stable(&stdout, base));
+    }
+}
+
+fn rename_agent(repo: &Repo) {
+    repo.edit("pipelines/agents.yaml", "  rex-clippy:\n", "  rex-lint:\n")
+        .edit(
+            "pipelines/chains/delivery.yaml",
+            "agent: rex-clippy",
+            "agent: rex-lint",
+        )
+        .edit(
+            "pipelines/platform.yaml",
+            "enum: [rex-author, rex-clippy,",
+            "enum: [rex-author, rex-lint,",
+        );
+}
+
+#[test]
+fn rename_an_agent() {
+    let repo = Repo::new();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    rename_agent(&repo);
+    snapshot_all(&repo, &base, "rename_agent");
+    let (_, text, _) = repo.orchctl(&["diff"]);
+    // Removed keys are traced to where the agent was, added ones to where it is.
+    assert!(
+        text.contains("agent `rex-clippy`  (pipelines/agents.yaml:16 @ "),
+        "{text}"
+    );
+    assert!(
+        text.contains("agent `rex-lint`  (pipelines/agents.yaml:16)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("step `clippy` of chain `delivery`  (pipelines/chains/delivery.yaml:13)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn add_a_step() {
+    let repo = Repo::new();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.edit(
+        "pipelines/chains/delivery.yaml",
+        "      - name: deploy\n",
+        "      - name: docs\n        agent: docs-writer\n        after: [tests]\n      - name: deploy\n",
+    );
+    snapshot_all(&repo, &base, "add_step");
+    let (_, text, _) = repo.orchctl(&["diff"]);
+    assert!(
+        text.contains("+ spec.templates[delivery].dag.tasks[docs]"),
+        "the new task is one added item, not every later task changed: {text}"
+    );
+    assert!(
+        text.contains("step `docs` of chain `delivery`  (pipelines/chains/delivery.yaml:23)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn change_a_limit() {
+    let repo = Repo::new();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.edit(
+        "pipelines/platform.yaml",
+        "      limit: 2\n      overrides:",
+        "      limit: 4\n      overrides:",
+    );
+    snapshot_all(&repo, &base, "change_limit");
+    let (_, text, _) = repo.orchctl(&["diff"]);
+    assert!(
+        text.contains("~ data[\"per-repo.5dlabs.docs\"]: \"2\" → \"4\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("semaphore `per-repo`  (pipelines/platform.yaml:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn add_a_route() {
+    let repo = Repo::new();
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.append(
+        "pipelines/events.yaml",
+        concat!(
+            "\n",
+            "    # A `triage` label on an issue → triage again.\n",
+            "    issue-labelled-triage:\n",
+            "      description: Labelling an issue `triage` triages it again.\n",
+            "      on: issues\n",
+            "      actions: [labeled]\n",
+            "      when:\n",
+            "        label: [triage]\n",
+            "      run: triage\n",
+            "      with:\n",
+            "        repository: ${event.repository.full_name}\n",
+            "        issueNumber: ${event.issue.number}\n",
+        ),
+    );
+    snapshot_all(&repo, &base, "add_route");
+    let (_, text, _) = repo.orchctl(&["diff"]);
+    assert!(
+        text.contains("+ Sensor agents/issue-labelled-triage  sensors/issue-labelled-triage.yaml  from route `issue-labelled-triage` (pipelines/events.yaml:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_changes_and_exit_codes() {
+    let repo = Repo::new();
+    let (code, stdout, _) = repo.orchctl(&["diff", "--exit-code"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no changes"), "{stdout}");
+    let (code, stdout, _) = repo.orchctl(&["diff", "-o", "markdown"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("<!-- orchctl diff -->\n### orchctl diff: no changes"),
+        "{stdout}"
+    );
+    rename_agent(&repo);
+    // Without --exit-code a difference is not a failure.
+    assert_eq!(repo.orchctl(&["diff"]).0, 0);
+    assert_eq!(repo.orchctl(&["diff", "--exit-code"]).0, 2);
+    // A base that does not exist, or a spec that does not compile: 1.
+    let (code, _, stderr) = repo.orchctl(&["diff", "--base", "no-such-branch"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("error[E050]: `no-such-branch` is not a commit of this repository"),
+        "{stderr}"
+    );
+    repo.edit(
+        "pipelines/chains/delivery.yaml",
+        "agent: rex-author",
+        "agent: rex-autor",
+    );
+    let (code, _, stderr) = repo.orchctl(&["diff"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("error[E010]: unknown agent `rex-autor`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_default_base_is_the_merge_base_with_main() {
+    let repo = Repo::new();
+    let main = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["checkout", "--quiet", "-b", "feature"]);
+    repo.edit(
+        "pipelines/platform.yaml",
+        "      limit: 12 ",
+        "      limit: 16 ",
+    );
+    repo.commit("more agents at once");
+    // The working tree is clean: the diff is the branch's commits.
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "--exit-code"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "orchctl diff: pipelines/ at {} (merge base of HEAD and main) → the working tree\n",
+            &main[..7]
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("~ data.agents: \"12\" → \"16\""),
+        "{stdout}"
+    );
+    // --base HEAD: nothing uncommitted.
+    assert_eq!(
+        repo.orchctl(&["diff", "--base", "HEAD", "--exit-code"]).0,
+        0
+    );
+}
+
+#[test]
+fn a_base_without_the_spec_adds_everything() {
+    let repo = Repo::new();
+    let dir = repo.path().join("pipelines");
+    let moved = repo.path().join("spec");
+    std::fs::rename(&dir, &moved).unwrap();
+    repo.commit("no spec yet");
+    std::fs::rename(&moved, &dir).unwrap();
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "HEAD", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let objects = common::compile(&root().join("pipelines")).objects.len();
+    assert_eq!(json["summary"]["added"], objects);
+    assert_eq!(json["summary"]["changed"], 0);
+}
+
+#[test]
+fn outside_a_repository_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("pipelines"), &dir.path().join("pipelines"));
+    let out = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .arg("diff")
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("GIT_CEILING_DIRECTORIES", dir.path().parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("error[E050]: `pipelines` is not in a git repository"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn markdown_never_exceeds_the_comment_limit() {
+    let repo = Repo::new();
+    // Rewrite every prompt: megabytes of changes.
+    let prompts: Vec<PathBuf> = std::fs::read_dir(repo.path().join("pipelines/prompts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for (i, path) in prompts.iter().enumerate() {
+        let text: String = (0..1200)
+            .map(|n| format!("Line {n} of prompt {i}: `code` | pipes | <html> & ```fences```\n"))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+    rename_agent(&repo);
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "-o", "markdown"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.len() <= 65_536, "{} bytes", stdout.len());
+    assert!(stdout.chars().count() <= 65_536);
+    assert!(
+        stdout.contains("> **Truncated** to stay under GitHub's 65536-character limit"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("<details>").count(),
+        stdout.matches("</details>").count(),
+        "every section is closed"
+    );
+    let (_, full, _) = repo.orchctl(&["diff"]);
+    assert!(
+        full.len() > 200_000,
+        "the change is really large: {}",
+        full.len()
+    );
+}
+
+#[test]
+fn markdown_stays_within_any_limit() {
+    use orchctl::diff::report::{Heading, markdown_within};
+    let repo = Repo::new();
+    rename_agent(&repo);
+    repo.edit(
+        "pipelines/platform.yaml",
+        "      limit: 2\n      overrides:",
+        "      limit: 4\n      overrides:",
+    );
+    let (loaded, result) = orchctl::compile_dir(&repo.path().join("pipelines"));
+    let head = orchctl::diff::Side {
+        loaded,
+        objects: result.unwrap().objects,
+        label: "pipelines".into(),
+        revision: None,
+    };
+    let (revision, base) =
+        orchctl::diff::base_side(&repo.path().join("pipelines"), Some("HEAD")).unwrap();
+    let diff = orchctl::diff::compare(&base, &head);
+    let heading = Heading {
+        label: "pipelines",
+        base: &revision,
+    };
+    let full = markdown_within(&diff, &heading, usize::MAX);
+    assert!(!full.contains("Truncated"));
+    for limit in (1500..full.len() + 100).step_by(97) {
+        let text = markdown_within(&diff, &heading, limit);
+        assert!(text.len() <= limit, "{} > {limit}", text.len());
+        assert_eq!(
+            text.matches("<details>").count(),
+            text.matches("</details>").count()
+        );
+        if limit >= full.len() + 400 {
+            assert_eq!(text, full, "{limit}");
+        } else {
+            assert!(text.contains("> **Truncated**"), "{limit}");
+        }
+    }
+}
+
+/// What CI does on a pull request: a shallow clone, the base branch fetched
+/// with depth 1, the diff against `FETCH_HEAD` into the job summary.
+#[test]
+fn the_ci_step_works_in_a_shallow_clone() {
+    let origin = Repo::new();
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--depth=1", &url, "."])
+        .current_dir(clone.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let repo = Repo { dir: clone };
+    rename_agent(&repo);
+    repo.git(&["fetch", "--no-tags", "--depth=1", "origin", "main"]);
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "FETCH_HEAD", "-o", "markdown"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("<!-- orchctl diff -->\n### orchctl diff: 4 changed"),
+        "{stdout}"
+    );
+
+    let ci = std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap();
+    assert!(ci.contains("if: github.event_name == 'pull_request'"));
+    assert!(ci.contains("git fetch --no-tags --depth=1 origin \"$BASE_REF\""));
+    assert!(ci.contains("-- diff --base FETCH_HEAD -o markdown >> \"$GITHUB_STEP_SUMMARY\""));
+}
