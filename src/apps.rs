@@ -288,7 +288,7 @@ pub fn resolve(loaded: &Loaded, model: &Model, diags: &mut Diagnostics) -> Optio
                         Generator::Branches {
                             owner,
                             repo,
-                            branch_regex: glob_regex(&b.pattern),
+                            branch_regex: crate::events::glob_regex("", &b.pattern),
                             app_secret: b.app_secret.clone(),
                         },
                         SCM_PROVIDER_VARS,
@@ -708,26 +708,6 @@ fn glob_of(template: &str) -> String {
     out
 }
 
-fn glob_regex(glob: &str) -> String {
-    let mut out = String::from("^");
-    let chars: Vec<char> = glob.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' if chars.get(i + 1) == Some(&'*') => {
-                out.push_str(".*");
-                i += 1;
-            }
-            '*' => out.push_str("[^/]*"),
-            '?' => out.push_str("[^/]"),
-            c => out.push_str(&crate::events::escape(&c.to_string())),
-        }
-        i += 1;
-    }
-    out.push('$');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,6 +740,5 @@ mod tests {
                 .contains("`head_sha`")
         );
         assert_eq!(glob_of("web-pr-{{.number}}"), "web-pr-*");
-        assert_eq!(glob_regex("feature/*"), "^feature/[^/]*$");
     }
 }

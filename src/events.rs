@@ -822,7 +822,8 @@ pub fn escape(text: &str) -> String {
 
 /// A branch glob as an anchored regex: `*` within a path segment, `**`
 /// across segments, `?` one character.
-fn glob_regex(prefix: &str, glob: &str) -> String {
+#[must_use]
+pub fn glob_regex(prefix: &str, glob: &str) -> String {
     let mut out = format!("^{}", escape(prefix));
     let chars: Vec<char> = glob.chars().collect();
     let mut i = 0;

@@ -272,75 +272,51 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
     for (key, value) in entries {
         let name = key.as_str().unwrap_or_default();
         match name {
-            "project" => {
-                loaded.broken.insert("project".into());
-                if let Some(p) = section(value, key, diags) {
-                    loaded.broken.remove("project");
-                    if let Some(prev) = loaded.origins.project {
-                        diags.push(duplicate(
-                            loaded,
-                            "project",
-                            prev,
-                            &[Seg::Key("project")],
-                            key.span,
-                        ));
-                    } else {
-                        loaded.origins.project = Some(file);
-                        loaded.spec.project = Some(p);
-                    }
-                }
-            }
-            "runtime" => {
-                loaded.broken.insert("runtime".into());
-                if let Some(r) = section(value, key, diags) {
-                    loaded.broken.remove("runtime");
-                    if let Some(prev) = loaded.origins.runtime {
-                        diags.push(duplicate(
-                            loaded,
-                            "runtime",
-                            prev,
-                            &[Seg::Key("runtime")],
-                            key.span,
-                        ));
-                    } else {
-                        loaded.origins.runtime = Some(file);
-                        loaded.spec.runtime = Some(r);
-                    }
-                }
-            }
-            "images" => merge_named(loaded, file, "images", value, key, diags, |l| {
+            "project" => merge_single(
+                loaded,
+                file,
+                &["project"],
+                value,
+                key,
+                diags,
+                |l| &mut l.origins.project,
+                |l, p| l.spec.project = Some(p),
+            ),
+            "runtime" => merge_single(
+                loaded,
+                file,
+                &["runtime"],
+                value,
+                key,
+                diags,
+                |l| &mut l.origins.runtime,
+                |l, r| l.spec.runtime = Some(r),
+            ),
+            "images" => merge_named(loaded, file, &["images"], value, key, diags, |l| {
                 (&mut l.spec.images, &mut l.origins.images)
             }),
-            "vars" => merge_named(loaded, file, "vars", value, key, diags, |l| {
+            "vars" => merge_named(loaded, file, &["vars"], value, key, diags, |l| {
                 (&mut l.spec.vars, &mut l.origins.vars)
             }),
-            "agents" => merge_named(loaded, file, "agents", value, key, diags, |l| {
+            "agents" => merge_named(loaded, file, &["agents"], value, key, diags, |l| {
                 (&mut l.spec.agents, &mut l.origins.agents)
             }),
-            "chains" => merge_named(loaded, file, "chains", value, key, diags, |l| {
+            "chains" => merge_named(loaded, file, &["chains"], value, key, diags, |l| {
                 (&mut l.spec.chains, &mut l.origins.chains)
             }),
             "parameters" => merge_parameters(loaded, file, value, key, diags),
             "concurrency" => merge_concurrency(loaded, file, value, key, diags),
             "events" => merge_events(loaded, file, value, key, diags),
-            "apps" => {
-                loaded.broken.insert("apps".into());
-                if let Some(apps) = section(value, key, diags) {
-                    loaded.broken.remove("apps");
-                    if let Some(prev) = loaded.origins.apps {
-                        diags.push(duplicate(
-                            loaded,
-                            "apps",
-                            prev,
-                            &[Seg::Key("apps")],
-                            key.span,
-                        ));
-                    } else {
-                        loaded.origins.apps = Some(file);
-                        loaded.spec.apps = Some(apps);
-                    }
-                }
-            }
+            "apps" => merge_single(
+                loaded,
+                file,
+                &["apps"],
+                value,
+                key,
+                diags,
+                |l| &mut l.origins.apps,
+                |l, a| l.spec.apps = Some(a),
+            ),
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown section `{other}`"))
                     .at(Some(key.span))
@@ -391,15 +367,20 @@ type Slots<'a, T> = (
     &'a mut BTreeMap<String, FileId>,
 );
 
+/// Named entries under `path` (`agents`, `concurrency.semaphores`,
+/// `events.routes`), each deserialized on its own so that one broken entry
+/// neither hides the others nor every reference to itself.
 fn merge_named<T: DeserializeOwned>(
     loaded: &mut Loaded,
     file: FileId,
-    section_name: &str,
+    path: &[&str],
     value: &Node,
     key: &Node,
     diags: &mut Diagnostics,
     slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
 ) {
+    let dotted = path.join(".");
+    let section_name = path.last().copied().unwrap_or_default();
     let entries = match &value.value {
         yaml::Value::Map(entries) => entries,
         yaml::Value::Scalar(s) if s.plain && s.text.is_empty() => return,
@@ -407,7 +388,7 @@ fn merge_named<T: DeserializeOwned>(
             diags.push(
                 Diagnostic::error(
                     Code::InvalidValue,
-                    format!("`{section_name}` is a mapping of names to definitions"),
+                    format!("`{dotted}` is a mapping of names to definitions"),
                 )
                 .at(Some(key.span))
                 .help(format!(
@@ -423,15 +404,10 @@ fn merge_named<T: DeserializeOwned>(
             loaded.broken.insert(format!("{section_name}.{name}"));
             continue;
         };
-        let prev = slots(loaded).1.get(name).copied();
-        if let Some(prev) = prev {
-            let d = duplicate(
-                loaded,
-                &format!("{section_name}.{name}"),
-                prev,
-                &[Seg::Key(section_name), Seg::Key(name)],
-                k.span,
-            );
+        if let Some(prev) = slots(loaded).1.get(name).copied() {
+            let mut at: Vec<Seg<'_>> = path.iter().map(|p| Seg::Key(p)).collect();
+            at.push(Seg::Key(name));
+            let d = duplicate(loaded, &format!("{dotted}.{name}"), prev, &at, k.span);
             diags.push(d);
             continue;
         }
@@ -439,6 +415,33 @@ fn merge_named<T: DeserializeOwned>(
         items.insert(name.to_string(), item);
         origins.insert(name.to_string(), file);
     }
+}
+
+/// A section defined once across all files (`project`, `events.github`).
+#[allow(clippy::too_many_arguments)]
+fn merge_single<T: DeserializeOwned>(
+    loaded: &mut Loaded,
+    file: FileId,
+    path: &[&str],
+    value: &Node,
+    key: &Node,
+    diags: &mut Diagnostics,
+    origin: impl Fn(&mut Loaded) -> &mut Option<FileId>,
+    store: impl FnOnce(&mut Loaded, T),
+) {
+    let dotted = path.join(".");
+    loaded.broken.insert(dotted.clone());
+    let Some(item) = section::<T>(value, key, diags) else {
+        return;
+    };
+    loaded.broken.remove(&dotted);
+    if let Some(prev) = *origin(loaded) {
+        let at: Vec<Seg<'_>> = path.iter().map(|p| Seg::Key(p)).collect();
+        diags.push(duplicate(loaded, &dotted, prev, &at, key.span));
+        return;
+    }
+    *origin(loaded) = Some(file);
+    store(loaded, item);
 }
 
 fn merge_parameters(
@@ -540,14 +543,30 @@ fn merge_concurrency(
                 target.config_map = Some(name);
                 loaded.origins.concurrency = Some(file);
             }
-            "semaphores" => merge_named_in(loaded, file, "semaphores", v, k, diags, |l| {
-                let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
-                (&mut c.semaphores, &mut l.origins.semaphores)
-            }),
-            "mutexes" => merge_named_in(loaded, file, "mutexes", v, k, diags, |l| {
-                let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
-                (&mut c.mutexes, &mut l.origins.mutexes)
-            }),
+            "semaphores" => merge_named(
+                loaded,
+                file,
+                &["concurrency", "semaphores"],
+                v,
+                k,
+                diags,
+                |l| {
+                    let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
+                    (&mut c.semaphores, &mut l.origins.semaphores)
+                },
+            ),
+            "mutexes" => merge_named(
+                loaded,
+                file,
+                &["concurrency", "mutexes"],
+                v,
+                k,
+                diags,
+                |l| {
+                    let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
+                    (&mut c.mutexes, &mut l.origins.mutexes)
+                },
+            ),
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
                     .at(Some(k.span))
@@ -562,57 +581,6 @@ fn merge_concurrency(
                     ),
             ),
         }
-    }
-}
-
-/// Named entries nested one level down (`concurrency.semaphores.NAME`).
-fn merge_named_in<T: DeserializeOwned>(
-    loaded: &mut Loaded,
-    file: FileId,
-    section_name: &str,
-    value: &Node,
-    key: &Node,
-    diags: &mut Diagnostics,
-    slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
-) {
-    let Some(entries) = value.as_map() else {
-        diags.push(
-            Diagnostic::error(
-                Code::InvalidValue,
-                format!("`{section_name}` is a mapping of names to definitions"),
-            )
-            .at(Some(key.span))
-            .help(format!(
-                "write `{section_name}:` followed by `NAME: …` entries"
-            )),
-        );
-        return;
-    };
-    for (k, v) in entries {
-        let Some(name) = k.as_str() else { continue };
-        let Some(item) = section::<T>(v, k, diags) else {
-            loaded.broken.insert(format!("{section_name}.{name}"));
-            continue;
-        };
-        if let Some(prev) = slots(loaded).1.get(name).copied() {
-            let path = [
-                Seg::Key("concurrency"),
-                Seg::Key(section_name),
-                Seg::Key(name),
-            ];
-            let d = duplicate(
-                loaded,
-                &format!("{section_name}.{name}"),
-                prev,
-                &path,
-                k.span,
-            );
-            diags.push(d);
-            continue;
-        }
-        let (items, origins) = slots(loaded);
-        items.insert(name.to_string(), item);
-        origins.insert(name.to_string(), file);
     }
 }
 
@@ -636,91 +604,30 @@ fn merge_events(
     for (k, v) in entries {
         let name = k.as_str().unwrap_or_default();
         match name {
-            "github" => {
-                let Some(source) = section::<crate::spec::GitHubSource>(v, k, diags) else {
-                    loaded.broken.insert("events.github".into());
-                    continue;
-                };
-                if let Some(prev) = loaded.origins.github {
-                    let d = duplicate(
-                        loaded,
-                        "events.github",
-                        prev,
-                        &[Seg::Key("events"), Seg::Key("github")],
-                        k.span,
-                    );
-                    diags.push(d);
-                    continue;
-                }
-                loaded.origins.github = Some(file);
-                loaded
-                    .spec
-                    .events
-                    .get_or_insert_with(Default::default)
-                    .github = Some(source);
-            }
-            "eventBus" => {
-                let Some(bus) = section::<crate::spec::EventBus>(v, k, diags) else {
-                    continue;
-                };
-                if let Some(prev) = loaded.origins.event_bus {
-                    let d = duplicate(
-                        loaded,
-                        "events.eventBus",
-                        prev,
-                        &[Seg::Key("events"), Seg::Key("eventBus")],
-                        k.span,
-                    );
-                    diags.push(d);
-                    continue;
-                }
-                loaded.origins.event_bus = Some(file);
-                loaded
-                    .spec
-                    .events
-                    .get_or_insert_with(Default::default)
-                    .event_bus = Some(bus);
-            }
-            "routes" => {
-                let Some(routes) = v.as_map() else {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::InvalidValue,
-                            "`routes` is a mapping of names to routes",
-                        )
-                        .at(Some(k.span))
-                        .help("write `routes:` followed by `NAME: { on: …, run: … }` entries"),
-                    );
-                    continue;
-                };
-                for (rk, rv) in routes {
-                    let Some(route_name) = rk.as_str() else {
-                        continue;
-                    };
-                    let Some(route) = section::<crate::spec::Route>(rv, rk, diags) else {
-                        loaded.broken.insert(format!("routes.{route_name}"));
-                        continue;
-                    };
-                    if let Some(prev) = loaded.origins.routes.get(route_name).copied() {
-                        let d = duplicate(
-                            loaded,
-                            &format!("route {route_name}"),
-                            prev,
-                            &[Seg::Key("events"), Seg::Key("routes"), Seg::Key(route_name)],
-                            rk.span,
-                        );
-                        diags.push(d);
-                        continue;
-                    }
-                    loaded.origins.routes.insert(route_name.to_string(), file);
-                    loaded
-                        .spec
-                        .events
-                        .get_or_insert_with(Default::default)
-                        .routes
-                        .insert(route_name.to_string(), route);
-                }
-            }
+            "github" => merge_single(
+                loaded,
+                file,
+                &["events", "github"],
+                v,
+                k,
+                diags,
+                |l| &mut l.origins.github,
+                |l, g| l.spec.events.get_or_insert_with(Default::default).github = Some(g),
+            ),
+            "eventBus" => merge_single(
+                loaded,
+                file,
+                &["events", "eventBus"],
+                v,
+                k,
+                diags,
+                |l| &mut l.origins.event_bus,
+                |l, b| l.spec.events.get_or_insert_with(Default::default).event_bus = Some(b),
+            ),
+            "routes" => merge_named(loaded, file, &["events", "routes"], v, k, diags, |l| {
+                let events = l.spec.events.get_or_insert_with(Default::default);
+                (&mut events.routes, &mut l.origins.routes)
+            }),
             other => diags.push(
                 Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
                     .at(Some(k.span))

@@ -8,22 +8,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::root;
 
 fn orchctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_orchctl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::orchctl(&root(), args)
 }
 
 fn graph(pipelines: &Path, chain: Option<&str>, format: orchctl::graph::Format) -> String {

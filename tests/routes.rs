@@ -593,17 +593,7 @@ fn payloads_and_field_table_match_github_examples() {
 // ------------------------------------------------------------ the command
 
 fn orchctl(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchctl"))
-        .args(args)
-        .current_dir(common::root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::orchctl(&common::root(), args)
 }
 
 #[test]

@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::{
 use super::pod::{self, OUTPUTS_DIR, RUN_DIR, WORKSPACE};
 use super::{Object, env_name, kebab, label_expression, metadata, sources};
 use crate::argo::{
-    Counter, Histogram, Inputs, IntOrString, Manifest, Metadata, MetricLabel, Metrics, Outputs,
-    Parameter, Prometheus, Template, ValueFrom, WorkflowSpec, WorkflowTemplateBody,
+    Counter, Histogram, Inputs, IntOrString, Manifest, Metadata, MetricLabel, Metrics, Parameter,
+    Prometheus, Template, WorkflowSpec, WorkflowTemplateBody,
 };
 use crate::lower::configmap::AGENTS_CONFIG_MAP;
 use crate::model::{AGENT, LABEL_PREFIX, MODEL, Model, RETRIES, STEP, TIMEOUT};
@@ -230,20 +230,7 @@ fn template(model: &Model, tier: &str) -> Template {
     ];
     volumes.extend(pod::scratch_volumes());
 
-    let outputs = (!rt.outputs.is_empty()).then(|| Outputs {
-        parameters: rt
-            .outputs
-            .iter()
-            .map(|o| Parameter {
-                value_from: Some(ValueFrom {
-                    path: Some(format!("{OUTPUTS_DIR}/{o}")),
-                    default: Some(String::new()),
-                    ..ValueFrom::default()
-                }),
-                ..Parameter::named(o)
-            })
-            .collect(),
-    });
+    let outputs = pod::output_parameters(&rt.outputs);
 
     let mut labels = BTreeMap::from([
         (format!("{LABEL_PREFIX}/agent"), input(AGENT)),

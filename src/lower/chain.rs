@@ -243,20 +243,7 @@ fn local_template(model: &Model, step: &Step) -> Option<Template> {
             Some(Template {
                 name: local_name(step),
                 inputs: (!inputs.is_empty()).then_some(Inputs { parameters: inputs }),
-                outputs: (!c.outputs.is_empty()).then(|| Outputs {
-                    parameters: c
-                        .outputs
-                        .iter()
-                        .map(|o| Parameter {
-                            value_from: Some(ValueFrom {
-                                path: Some(format!("{OUTPUTS_DIR}/{o}")),
-                                default: Some(String::new()),
-                                ..ValueFrom::default()
-                            }),
-                            ..Parameter::named(o)
-                        })
-                        .collect(),
-                }),
+                outputs: pod::output_parameters(&c.outputs),
                 active_deadline_seconds: Some(IntOrString::Int(
                     step.timeout.unwrap_or(model.runtime.step_timeout),
                 )),

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::argo::{Backoff, IntOrString, RetryStrategy};
+use crate::argo::{Backoff, IntOrString, Outputs, Parameter, RetryStrategy, ValueFrom};
 use crate::model::{Model, Retry};
 use crate::spec::{RetryPolicy, Tier};
 
@@ -137,4 +137,22 @@ pub fn retry_strategy(retry: &Retry, limit: IntOrString) -> RetryStrategy {
             max_duration: b.max_duration.clone(),
         }),
     }
+}
+
+/// Output parameters read from `$ORCHCTL_OUTPUTS/<name>`, empty when a step
+/// writes none.
+pub fn output_parameters(names: &[String]) -> Option<Outputs> {
+    (!names.is_empty()).then(|| Outputs {
+        parameters: names
+            .iter()
+            .map(|o| Parameter {
+                value_from: Some(ValueFrom {
+                    path: Some(format!("{OUTPUTS_DIR}/{o}")),
+                    default: Some(String::new()),
+                    ..ValueFrom::default()
+                }),
+                ..Parameter::named(o)
+            })
+            .collect(),
+    })
 }

@@ -141,3 +141,18 @@ pub fn snapshot_tree(suite: &str, tree: &Tree) {
         }
     });
 }
+
+/// Run the `orchctl` binary in `dir` without colour: (exit code, stdout, stderr).
+pub fn orchctl(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
