@@ -107,7 +107,19 @@ fn normalize(text: &str) -> String {
 /// diff headers (e.g. `generated`).
 #[must_use]
 pub fn compare(tree: &Tree, disk: &OnDisk, label: &str) -> Drift {
+    compare_with(tree, disk, label, true)
+}
+
+/// [`compare`], building the unified diff only when `with_diff` (`render`
+/// needs to know what changes, not to print it).
+#[must_use]
+pub fn compare_with(tree: &Tree, disk: &OnDisk, label: &str, with_diff: bool) -> Drift {
     let mut drift = Drift::default();
+    let unified = |out: &mut String, old: &str, new: &str, a: &str, b: &str| {
+        if with_diff {
+            unified(out, old, new, a, b);
+        }
+    };
     for (path, new) in tree {
         if disk.foreign.iter().any(|f| f == path) {
             drift.conflicts.push(path.clone());

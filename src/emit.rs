@@ -45,11 +45,14 @@ pub fn is_generated(content: &str) -> bool {
 /// Write every object, plus `kustomization.yaml` listing them all.
 #[must_use]
 pub fn emit(objects: &[Object]) -> Tree {
-    let mut tree = Tree::new();
-    let mut all_sources: Vec<String> = Vec::new();
-    for object in objects {
+    let texts = crate::par::map(objects, |object| {
         let mut text = header(&object.sources);
         write_document(&mut text, &object.value);
+        text
+    });
+    let mut tree = Tree::new();
+    let mut all_sources: Vec<String> = Vec::new();
+    for (object, text) in objects.iter().zip(texts) {
         all_sources.extend(object.sources.iter().cloned());
         tree.insert(object.path.clone(), text);
     }

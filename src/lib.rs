@@ -30,6 +30,7 @@ pub mod init;
 pub mod load;
 pub mod lower;
 pub mod model;
+pub mod par;
 pub mod play;
 pub mod route;
 pub mod schema;

@@ -60,7 +60,8 @@ pub struct Loaded {
     /// section that did not deserialize). Checks that would only repeat the
     /// consequences of those errors are skipped.
     pub failed: bool,
-    trees: BTreeMap<FileId, Node>,
+    /// Parsed trees, shared (never cloned) by every stage that needs a span.
+    trees: BTreeMap<FileId, std::sync::Arc<Node>>,
 }
 
 impl Loaded {
@@ -150,21 +151,29 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
                 continue;
             }
         };
-        let file = loaded.sources.add(display, rel, text);
-        let text = &loaded
-            .sources
-            .get(file)
-            .map(|f| f.text.clone())
-            .unwrap_or_default();
-        match yaml::parse(text, file) {
+        loaded.sources.add(display, rel, text);
+    }
+    // Files are independent: parse them in parallel, keep their order.
+    let files: Vec<(FileId, &str)> = loaded
+        .sources
+        .iter()
+        .map(|(id, f)| (id, f.text.as_str()))
+        .collect();
+    let parsed = crate::par::map(&files, |(id, text)| (*id, yaml::parse(text, *id)));
+    for (file, result) in parsed {
+        match result {
             Ok(Some(root)) => {
-                loaded.trees.insert(file, root);
+                loaded.trees.insert(file, std::sync::Arc::new(root));
             }
             Ok(None) => {}
             Err(d) => diags.push(d),
         }
     }
-    let trees: Vec<(FileId, Node)> = loaded.trees.iter().map(|(f, n)| (*f, n.clone())).collect();
+    let trees: Vec<(FileId, std::sync::Arc<Node>)> = loaded
+        .trees
+        .iter()
+        .map(|(f, n)| (*f, std::sync::Arc::clone(n)))
+        .collect();
     for (file, root) in &trees {
         merge_file(&mut loaded, *file, root, &mut diags);
     }
@@ -189,7 +198,8 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
     );
     match yaml::parse(text, file) {
         Ok(Some(root)) => {
-            loaded.trees.insert(file, root.clone());
+            let root = std::sync::Arc::new(root);
+            loaded.trees.insert(file, std::sync::Arc::clone(&root));
             merge_file(&mut loaded, file, &root, &mut diags);
         }
         Ok(None) => {}

@@ -162,18 +162,22 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         ));
         return DRIFT;
     }
-    match write::write_tree(&compiled.tree, &args.out, &out) {
+    let written = write::write_tree(&compiled.tree, &args.out, &out);
+    // The process ends here: leave the large trees to the OS instead of
+    // freeing them piece by piece (a tenth of a large render).
+    std::mem::forget(compiled.model);
+    std::mem::forget(compiled.objects);
+    std::mem::forget(loaded);
+    let files = compiled.tree.len();
+    std::mem::forget(compiled.tree);
+    match written {
         Ok(Outcome::Unchanged) => {
-            ui.note(&format!(
-                "{out}/ is up to date ({} files)",
-                compiled.tree.len()
-            ));
+            ui.note(&format!("{out}/ is up to date ({files} files)"));
             OK
         }
         Ok(Outcome::Written(d)) => {
             ui.note(&format!(
-                "wrote {out}/: {} files ({} added, {} changed, {} removed)",
-                compiled.tree.len(),
+                "wrote {out}/: {files} files ({} added, {} changed, {} removed)",
                 d.added.len(),
                 d.changed.len(),
                 d.removed.len()

@@ -61,7 +61,7 @@ pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, Write
     };
     recover(dir);
     let disk = drift::read_dir(dir).map_err(|e| WriteError::Io(dir.to_path_buf(), e))?;
-    let drift = drift::compare(tree, &disk, label);
+    let drift = drift::compare_with(tree, &disk, label, false);
     if !drift.conflicts.is_empty() {
         return Err(WriteError::Conflicts(drift.conflicts));
     }

@@ -51,9 +51,8 @@ impl Object {
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut objects = Vec::new();
     objects.push(agent_step::agent_step(model));
-    for chain in model.chains.values() {
-        objects.push(chain::chain(model, chain));
-    }
+    let chains: Vec<&crate::model::Chain> = model.chains.values().collect();
+    objects.extend(crate::par::map(&chains, |c| chain::chain(model, c)));
     objects.push(configmap::agents(model));
     if let Some(cm) = configmap::semaphores(model) {
         objects.push(cm);
