@@ -21,9 +21,10 @@ schema:
 review-snapshots:
     cargo insta test --unreferenced reject --review
 
-# Run the benchmarks
+# Run the benchmarks: orchctl against Hera (bench/compare.py), then each stage (Criterion)
 bench:
-    cargo bench
+    python3 bench/compare.py
+    cargo bench --bench stages
 
 # Everything CI runs
 ci:

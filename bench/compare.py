@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Time `orchctl render` against the Hera baseline, side by side.
+
+usage: python3 bench/compare.py [--reps R] [--ns 1,100,500,1000] [--out DIR] [--settle S]
+
+For each N, bench/gen_spec.py writes an orchctl spec of N projects and
+../shared/bench/hera_render.py renders the same N projects with Hera. The two
+are run alternately (orchctl, Hera, Hera, orchctl, ...) R times each, every run
+into a new output directory; the table reports medians. Also measured:
+
+- peak memory: `Maximum resident set size` from /usr/bin/time -v (one extra
+  run per tool and N; the rusage maximum of the timed runs is in results.json);
+- the floor at the largest N: `cp -r` of orchctl's output tree;
+- `render --check` (and a `render` with nothing to do) on an up-to-date tree,
+  against a fresh `render`;
+- the reference platform (pipelines/): render and render --check;
+- the exponent k of time ~ N^k, fitted by least squares on log-log over
+  N >= 100 (at N = 1 both tools are dominated by process start-up).
+
+It creates a virtualenv (target/bench/venv) with hera==7.1.0 and pyyaml,
+builds orchctl in release mode, installs GNU time with apt if it is missing,
+and writes the results to target/bench/results.{md,json}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERA = Path(os.environ.get("HERA_RENDER", ROOT.parent / "shared" / "bench" / "hera_render.py"))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def ensure_time() -> str:
+    if Path("/usr/bin/time").exists():
+        return "/usr/bin/time"
+    log("installing GNU time (apt-get install time)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    sh(sudo + ["apt-get", "update", "-qq"])
+    sh(sudo + ["apt-get", "install", "-y", "-qq", "time"])
+    return "/usr/bin/time"
+
+
+def ensure_venv(work: Path) -> Path:
+    venv = work / "venv"
+    py = venv / "bin" / "python"
+    probe = "import hera, yaml, importlib.metadata as m; assert m.version('hera') == '7.1.0'"
+    if py.exists() and subprocess.run([str(py), "-c", probe], capture_output=True).returncode == 0:
+        return py
+    log(f"creating {venv} with hera==7.1.0 and pyyaml")
+    sh([sys.executable, "-m", "venv", str(venv)])
+    sh([str(py), "-m", "pip", "install", "-q", "hera==7.1.0", "pyyaml"])
+    sh([str(py), "-c", probe])
+    return py
+
+
+def build_orchctl() -> Path:
+    log("cargo build --release")
+    sh(["cargo", "build", "--release", "--quiet", "--bin", "orchctl"], cwd=ROOT)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    exe = target / "release" / "orchctl"
+    assert exe.exists(), exe
+    return exe
+
+
+def run(cmd: list[str], cwd: Path | None = None, ok=(0,)) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, from the child's rusage) of one run."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, rusage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            err.seek(0)
+            text = err.read().decode(errors="replace")
+            raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{text}")
+    return wall, rusage.ru_maxrss
+
+
+def peak_rss(gnu_time: str, cmd: list[str]) -> int:
+    """`Maximum resident set size` (KiB) reported by /usr/bin/time -v."""
+    proc = subprocess.run([gnu_time, "-v"] + cmd, capture_output=True, text=True)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    if not m:
+        raise SystemExit(f"no RSS in /usr/bin/time output:\n{proc.stderr}")
+    return int(m.group(1))
+
+
+def tree_size(d: Path) -> tuple[int, int]:
+    files = [p for p in d.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def fit_exponent(points: list[tuple[int, float]]) -> float:
+    xs = [math.log(n) for n, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def ms(s: float) -> str:
+    return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.1f} s"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{os.cpu_count()} × {model} (nproc {len(os.sched_getaffinity(0))}), "
+            f"Linux {platform.release()}, {rustc}, Python {platform.python_version()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=5, help="timed runs per tool and N (default 5)")
+    ap.add_argument("--ns", default="1,100,500,1000", help="project counts (default 1,100,500,1000)")
+    ap.add_argument("--out", type=Path, default=ROOT / "target" / "bench", help="work directory")
+    ap.add_argument("--settle", type=float, default=11, help="seconds to wait after deleting outputs (default 11)")
+    args = ap.parse_args()
+    ns = [int(n) for n in args.ns.split(",")]
+    work: Path = args.out.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    if not HERA.exists():
+        raise SystemExit(f"Hera baseline not found at {HERA} (set HERA_RENDER)")
+
+    gnu_time = ensure_time()
+    py = ensure_venv(work)
+    exe = build_orchctl()
+    log(f"machine: {machine()}")
+
+    def fresh(d: Path) -> None:
+        """Remove `d`; if there was one, wait for the file system to settle."""
+        if d.exists():
+            shutil.rmtree(d)
+            time.sleep(args.settle)
+
+    rows = []
+    for n in ns:
+        base = work / f"n{n}"
+        fresh(base)
+        pipelines = base / "pipelines"
+        sh([sys.executable, str(ROOT / "bench" / "gen_spec.py"), str(n), str(pipelines)])
+        # Every run writes into a new directory, and nothing is deleted while
+        # runs are timed: on ext4 without a journal (as on this project's
+        # machines) creating files soon after deleting many is several times
+        # slower (the allocator skips inodes freed in the last 5-10 s), which
+        # would time the file system's recovery instead of the tools.
+        o_cmd = lambda d: [str(exe), "render", "--pipelines", str(pipelines), "--out", str(d)]
+        h_cmd = lambda d: [str(py), str(HERA), str(n), str(d)]
+        # Warm-up (page cache, Python bytecode cache), not timed.
+        run(o_cmd(base / "orchctl-warm"))
+        run(h_cmd(base / "hera-warm"))
+        o_times, h_times, o_rss, h_rss = [], [], [], []
+        for rep in range(args.reps):
+            for which in ((0, 1) if rep % 2 == 0 else (1, 0)):
+                if which == 0:
+                    t, r = run(o_cmd(base / f"orchctl-{rep}"))
+                    o_times.append(t)
+                    o_rss.append(r)
+                else:
+                    t, r = run(h_cmd(base / f"hera-{rep}"))
+                    h_times.append(t)
+                    h_rss.append(r)
+            log(f"N={n} rep {rep + 1}/{args.reps}: orchctl {ms(o_times[-1])}, hera {ms(h_times[-1])}")
+        o_peak = peak_rss(gnu_time, o_cmd(base / "orchctl-rss"))
+        h_peak = peak_rss(gnu_time, h_cmd(base / "hera-rss"))
+        # On the up-to-date tree: --check, and a render with nothing to do.
+        o_out, h_out = base / "orchctl-0", base / "hera-0"
+        check_times = [run(o_cmd(o_out) + ["--check"])[0] for _ in range(args.reps)]
+        noop_times = [run(o_cmd(o_out))[0] for _ in range(args.reps)]
+        o_files, o_bytes = tree_size(o_out)
+        h_files, h_bytes = tree_size(h_out)
+        if n == max(ns):
+            # The floor: cp -r of the same output tree, into new directories.
+            run(["cp", "-r", str(o_out), str(base / "cp-warm")])
+            cp_times = [run(["cp", "-r", str(o_out), str(base / f"cp-{i}")])[0] for i in range(args.reps)]
+            cp_s = statistics.median(cp_times)
+        row = {
+            "n": n,
+            "orchctl_s": statistics.median(o_times),
+            "hera_s": statistics.median(h_times),
+            "orchctl_runs_s": o_times,
+            "hera_runs_s": h_times,
+            "orchctl_rss_kib": o_peak,
+            "hera_rss_kib": h_peak,
+            "orchctl_rusage_rss_kib": max(o_rss),
+            "hera_rusage_rss_kib": max(h_rss),
+            "check_s": statistics.median(check_times),
+            "noop_s": statistics.median(noop_times),
+            "orchctl_files": o_files,
+            "orchctl_bytes": o_bytes,
+            "hera_files": h_files,
+            "hera_bytes": h_bytes,
+        }
+        row["ratio"] = row["hera_s"] / row["orchctl_s"]
+        rows.append(row)
+        # Clean up, then let the file system forget the deletions (see above).
+        for d in base.iterdir():
+            if d.name != "pipelines" and not (n == max(ns) and d.name in ("orchctl-0", "hera-0")):
+                shutil.rmtree(d)
+        time.sleep(args.settle)
+
+    big = max(ns)
+    # The reference platform.
+    ref_base = work / "reference"
+    fresh(ref_base)
+    ref_cmd = lambda d: [str(exe), "render", "--pipelines", str(ROOT / "pipelines"), "--out", str(d)]
+    run(ref_cmd(ref_base / "warm"))
+    ref_render, ref_check = [], []
+    for i in range(max(args.reps, 10)):
+        ref_render.append(run(ref_cmd(ref_base / f"out-{i}"))[0])
+        ref_check.append(run(ref_cmd(ref_base / f"out-{i}") + ["--check"])[0])
+    ref_rss = peak_rss(gnu_time, ref_cmd(ref_base / "rss"))
+    # Process start-up alone, for scale.
+    startup = statistics.median(run([str(exe), "--version"])[0] for _ in range(10))
+
+    fit_ns = [r for r in rows if r["n"] >= 100]
+    k_o = fit_exponent([(r["n"], r["orchctl_s"]) for r in fit_ns]) if len(fit_ns) >= 2 else float("nan")
+    k_h = fit_exponent([(r["n"], r["hera_s"]) for r in fit_ns]) if len(fit_ns) >= 2 else float("nan")
+
+    big_row = next(r for r in rows if r["n"] == big)
+    lines = [
+        f"Machine: {machine()}.",
+        f"{args.reps} alternating runs per tool and N, medians; every run into a new output directory.",
+        "",
+        "| N | orchctl render | Hera | Hera ÷ orchctl | orchctl peak RSS | Hera peak RSS | render --check | render, nothing to do | orchctl output | Hera output |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {ms(r['orchctl_s'])} | {ms(r['hera_s'])} | {r['ratio']:.0f}× | "
+            f"{r['orchctl_rss_kib'] / 1024:.1f} MB | {r['hera_rss_kib'] / 1024:.1f} MB | "
+            f"{ms(r['check_s'])} | {ms(r['noop_s'])} | "
+            f"{r['orchctl_files']} files, {r['orchctl_bytes'] / 1e6:.2f} MB | "
+            f"{r['hera_files']} files, {r['hera_bytes'] / 1e6:.2f} MB |"
+        )
+    lines += [
+        "",
+        f"- Reference platform (`pipelines/`): render {ms(statistics.median(ref_render))}, "
+        f"render --check {ms(statistics.median(ref_check))}, peak RSS {ref_rss / 1024:.1f} MB "
+        f"(process start-up alone: {ms(startup)}).",
+        f"- Floor at N={big}: `cp -r` of the same output tree {ms(cp_s)}; "
+        f"orchctl render is {big_row['orchctl_s'] / cp_s:.1f}× that.",
+        f"- Time ~ N^k fitted over N ≥ 100: orchctl k = {k_o:.2f}, Hera k = {k_h:.2f}.",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    (work / "results.md").write_text(table + "\n")
+    (work / "results.json").write_text(json.dumps({
+        "machine": machine(),
+        "reps": args.reps,
+        "rows": rows,
+        "cp_floor_s": cp_s,
+        "cp_runs_s": cp_times,
+        "reference_render_s": statistics.median(ref_render),
+        "reference_check_s": statistics.median(ref_check),
+        "reference_rss_kib": ref_rss,
+        "startup_s": startup,
+        "exponent_orchctl": k_o,
+        "exponent_hera": k_h,
+    }, indent=2) + "\n")
+    log(f"results in {work / 'results.md'} and results.json")
+
+
+if __name__ == "__main__":
+    main()

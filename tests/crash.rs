@@ -1,0 +1,345 @@
+//! Crash safety of `orchctl render`: whenever it stops (an I/O error between
+//! two file writes, or the process killed at any moment) `generated/` is
+//! either exactly the old tree or exactly the new one, never a mix; the next
+//! render cleans up after it; and files orchctl did not write (no header) are
+//! never deleted or overwritten.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../bench/spec_gen.rs"]
+mod spec_gen;
+
+type Snapshot = BTreeMap<String, Vec<u8>>;
+
+const FAIL_AFTER: &str = "ORCHCTL_TEST_FAIL_AFTER_WRITES";
+
+fn orchctl(pipelines: &Path, out: &Path, env: Option<(&str, &str)>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchctl"));
+    cmd.args(["render", "--pipelines"])
+        .arg(pipelines)
+        .arg("--out")
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .env_remove(FAIL_AFTER);
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Hidden `.NAME.orchctl-*` directories an interrupted render left beside `out`.
+fn leftovers(out: &Path) -> Vec<String> {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let prefix = format!(".{name}.orchctl-");
+    std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(&prefix))
+        .collect()
+}
+
+/// A scratch copy of the reference pipelines, and an edited spec whose output
+/// differs from it in many files.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    old: PathBuf,
+    new: PathBuf,
+    out: PathBuf,
+}
+
+fn reference_scratch() -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old/pipelines");
+    let new = dir.path().join("new/pipelines");
+    common::copy_dir(&common::root().join("pipelines"), &old);
+    common::copy_dir(&common::root().join("pipelines"), &new);
+    // Changing the project's labels changes every generated object; removing
+    // a chain makes one generated file stale.
+    let platform = new.join("platform.yaml");
+    let text = std::fs::read_to_string(&platform).unwrap();
+    let edited = text.replacen(
+        "  labels:\n",
+        "  labels:\n    example.com/edited: \"yes\"\n",
+        1,
+    );
+    assert_ne!(text, edited, "the reference platform has no project labels");
+    std::fs::write(&platform, edited).unwrap();
+    std::fs::remove_file(new.join("chains/runs.yaml")).unwrap();
+    let out = dir.path().join("generated");
+    Scratch {
+        _dir: dir,
+        old,
+        new,
+        out,
+    }
+}
+
+#[test]
+fn injected_failure_between_writes_leaves_the_old_tree() {
+    let s = reference_scratch();
+    assert_ok(&orchctl(&s.old, &s.out, None), "first render");
+    // A file orchctl did not write, which must survive everything.
+    std::fs::write(s.out.join("NOTES.md"), "kept by hand\n").unwrap();
+    let before = common::snapshot_dir(&s.out);
+    let new_files = common::compile(&s.new).tree.len();
+    assert!(new_files > 5);
+    let mut ks: Vec<usize> = vec![0, 1, 2, 3, new_files / 2, new_files - 1];
+    ks.dedup();
+    for k in ks {
+        let output = orchctl(&s.new, &s.out, Some((FAIL_AFTER, &k.to_string())));
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "a render failing after {k} writes must exit 1: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("injected failure"),
+            "k={k}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            common::snapshot_dir(&s.out),
+            before,
+            "a render failing after {k} writes changed generated/"
+        );
+        assert_eq!(leftovers(&s.out), Vec::<String>::new(), "k={k}");
+    }
+    // Without the failure the new tree lands, the hand-written file kept.
+    assert_ok(&orchctl(&s.new, &s.out, None), "render");
+    let after = common::snapshot_dir(&s.out);
+    assert_ne!(after, before);
+    assert_eq!(after["NOTES.md"], b"kept by hand\n");
+    assert!(!after.contains_key("workflowtemplates/coderun.yaml"));
+}
+
+#[test]
+fn injected_failure_on_a_first_render_writes_nothing() {
+    let s = reference_scratch();
+    for k in [0, 1, 4] {
+        let output = orchctl(&s.old, &s.out, Some((FAIL_AFTER, &k.to_string())));
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            !s.out.exists(),
+            "k={k}: a failed first render left {}",
+            s.out.display()
+        );
+        assert_eq!(leftovers(&s.out), Vec::<String>::new());
+    }
+}
+
+/// A small deterministic generator for kill delays (no dependency needed);
+/// the seed is printed so a failure can be replayed with `ORCHCTL_CRASH_SEED`.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn killed_render_leaves_old_or_new_tree() {
+    // A spec large enough that a render takes a while, in two variants whose
+    // outputs differ in every chain file.
+    let projects: usize = std::env::var("ORCHCTL_CRASH_PROJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    let iterations: usize = std::env::var("ORCHCTL_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let specs: Vec<PathBuf> = (0..2)
+        .map(|v| {
+            let p = dir.path().join(format!("v{v}/pipelines"));
+            spec_gen::generate(projects, &p, v);
+            p
+        })
+        .collect();
+    let out = dir.path().join("generated");
+    // The complete tree of each variant, and how long a full render takes.
+    let mut trees: Vec<Snapshot> = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for (v, spec) in specs.iter().enumerate() {
+        let reference = dir.path().join(format!("expected-{v}"));
+        let start = Instant::now();
+        assert_ok(&orchctl(spec, &reference, None), "render");
+        slowest = slowest.max(start.elapsed());
+        trees.push(common::snapshot_dir(&reference));
+    }
+    assert_ne!(trees[0], trees[1]);
+    // A render over the other variant's tree (read, compare, stage, swap,
+    // remove the old tree) is what gets killed below: time one.
+    let start = Instant::now();
+    assert_ok(
+        &orchctl(&specs[1], &dir.path().join("expected-0"), None),
+        "re-render",
+    );
+    slowest = slowest.max(start.elapsed());
+    assert_ok(&orchctl(&specs[0], &out, None), "first render");
+    assert_eq!(common::snapshot_dir(&out), trees[0]);
+
+    let seed = std::env::var("ORCHCTL_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!(
+        "killing renders of {projects} projects (a full render takes {slowest:?}); ORCHCTL_CRASH_SEED={seed}"
+    );
+    let mut rng = XorShift(seed);
+    // Kill anywhere from at once to a little after a render would end.
+    let window = (slowest.as_micros() as u64 * 5 / 4).max(1);
+    let (mut old_seen, mut new_seen, mut left_behind) = (0, 0, 0);
+    let mut current = 0;
+    for i in 0..iterations {
+        let target = 1 - current;
+        let delay = Duration::from_micros(rng.next() % window);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+            .args(["render", "--pipelines"])
+            .arg(&specs[target])
+            .arg("--out")
+            .arg(&out)
+            .env("NO_COLOR", "1")
+            .env_remove(FAIL_AFTER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL: no chance to clean up
+        let _ = child.wait();
+        let after = common::snapshot_dir(&out);
+        if after == trees[current] {
+            old_seen += 1;
+        } else if after == trees[target] {
+            new_seen += 1;
+        } else {
+            let differing: Vec<&String> = after
+                .keys()
+                .chain(trees[target].keys())
+                .filter(|k| after.get(*k) != trees[target].get(*k))
+                .take(5)
+                .collect();
+            panic!(
+                "iteration {i} (killed after {delay:?}, seed {seed}): generated/ is neither the old \
+                 nor the new tree ({} files; differs from the new tree at {differing:?})",
+                after.len()
+            );
+        }
+        if !leftovers(&out).is_empty() {
+            left_behind += 1;
+        }
+        // The next render completes and cleans up.
+        assert_ok(&orchctl(&specs[target], &out, None), "render after a kill");
+        assert_eq!(common::snapshot_dir(&out), trees[target], "iteration {i}");
+        assert_eq!(leftovers(&out), Vec::<String>::new(), "iteration {i}");
+        current = target;
+    }
+    eprintln!(
+        "{iterations} kills: old tree {old_seen}, new tree {new_seen}, staging left behind {left_behind}"
+    );
+}
+
+/// Files without the orchctl header are never deleted or overwritten, even
+/// where orchctl would write, and even by a render that fails.
+#[test]
+fn files_without_the_header_are_never_touched() {
+    let s = reference_scratch();
+    assert_ok(&orchctl(&s.old, &s.out, None), "first render");
+    let foreign: Vec<(&str, &[u8])> = vec![
+        ("README.md", b"# hand-written\n"),
+        (
+            "workflowtemplates/custom.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\n",
+        ),
+        ("extra/deep/notes.txt", b"notes\n"),
+        // Not UTF-8, no header.
+        ("configmaps/binary.bin", &[0xff, 0xfe, 0x00, 0x01]),
+        // Mentions the header, but not as its first line.
+        (
+            "rbac/later-header.yaml",
+            b"# mine\n# Code generated by orchctl from pipelines/x. DO NOT EDIT.\n",
+        ),
+    ];
+    for (rel, bytes) in &foreign {
+        let path = s.out.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let check_foreign = |when: &str| {
+        for (rel, bytes) in &foreign {
+            assert_eq!(
+                std::fs::read(s.out.join(rel)).unwrap_or_default(),
+                *bytes,
+                "{rel} was changed {when}"
+            );
+        }
+    };
+
+    // A render that changes the tree and removes a stale generated file.
+    assert_ok(&orchctl(&s.new, &s.out, None), "render");
+    check_foreign("by a render");
+    assert!(!s.out.join("workflowtemplates/coderun.yaml").exists());
+    // A render that fails half-way.
+    let output = orchctl(&s.old, &s.out, Some((FAIL_AFTER, "3")));
+    assert_eq!(output.status.code(), Some(1));
+    check_foreign("by a failed render");
+    // A render that finds nothing to do, and --check.
+    assert_ok(&orchctl(&s.new, &s.out, None), "render");
+    let check = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(["render", "--check", "--pipelines"])
+        .arg(&s.new)
+        .arg("--out")
+        .arg(&s.out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    check_foreign("by a no-op render");
+
+    // A hand-written file where orchctl would write: the render refuses.
+    let target = s.out.join("workflowtemplates/delivery.yaml");
+    let mine = b"# my own delivery template\nkind: WorkflowTemplate\n";
+    std::fs::write(&target, mine).unwrap();
+    let before = common::snapshot_dir(&s.out);
+    let output = orchctl(&s.new, &s.out, None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("delivery.yaml"), "{stderr}");
+    assert_eq!(std::fs::read(&target).unwrap(), mine);
+    assert_eq!(
+        common::snapshot_dir(&s.out),
+        before,
+        "a refused render changed generated/"
+    );
+    check_foreign("by a refused render");
+    assert_eq!(leftovers(&s.out), Vec::<String>::new());
+}
