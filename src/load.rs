@@ -503,6 +503,18 @@ fn merge_parameters(
     }
 }
 
+/// An unknown key in a section whose keys are fixed.
+fn unknown_key(name: &str, at: Span, expected: &[&str]) -> Diagnostic {
+    Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
+        .at(Some(at))
+        .help(
+            match crate::diagnostic::did_you_mean(name, expected.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("expected one of {}", expected.join(", ")),
+            },
+        )
+}
+
 const CONCURRENCY_KEYS: &[&str] = &["configMap", "semaphores", "mutexes"];
 
 /// `concurrency`, entry by entry, so that one broken semaphore does not hide
@@ -577,19 +589,7 @@ fn merge_concurrency(
                     (&mut c.mutexes, &mut l.origins.mutexes)
                 },
             ),
-            other => diags.push(
-                Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
-                    .at(Some(k.span))
-                    .help(
-                        match crate::diagnostic::did_you_mean(
-                            other,
-                            CONCURRENCY_KEYS.iter().copied(),
-                        ) {
-                            Some(best) => format!("did you mean `{best}`?"),
-                            None => format!("expected one of {}", CONCURRENCY_KEYS.join(", ")),
-                        },
-                    ),
-            ),
+            other => diags.push(unknown_key(other, k.span, CONCURRENCY_KEYS)),
         }
     }
 }
@@ -638,16 +638,7 @@ fn merge_events(
                 let events = l.spec.events.get_or_insert_with(Default::default);
                 (&mut events.routes, &mut l.origins.routes)
             }),
-            other => diags.push(
-                Diagnostic::error(Code::UnknownField, format!("unknown field `{other}`"))
-                    .at(Some(k.span))
-                    .help(
-                        match crate::diagnostic::did_you_mean(other, EVENTS_KEYS.iter().copied()) {
-                            Some(best) => format!("did you mean `{best}`?"),
-                            None => format!("expected one of {}", EVENTS_KEYS.join(", ")),
-                        },
-                    ),
-            ),
+            other => diags.push(unknown_key(other, k.span, EVENTS_KEYS)),
         }
     }
 }

@@ -90,6 +90,18 @@ impl Ui {
         }
     }
 
+    /// Compile a pipelines directory; on errors, print them and give the exit code.
+    fn compile(&self, pipelines: &Path) -> Result<(orchctl::Loaded, orchctl::Compiled), u8> {
+        let (loaded, result) = orchctl::compile_dir(pipelines);
+        match result {
+            Ok(compiled) => Ok((loaded, compiled)),
+            Err(diags) => {
+                self.diagnostics(&loaded.sources, &diags);
+                Err(INVALID)
+            }
+        }
+    }
+
     fn error(&self, d: &Diagnostic) {
         let _ = writeln!(
             std::io::stderr().lock(),
@@ -120,13 +132,9 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         );
         return INVALID;
     }
-    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
-    let compiled = match result {
-        Ok(c) => c,
-        Err(diags) => {
-            ui.diagnostics(&loaded.sources, &diags);
-            return INVALID;
-        }
+    let (loaded, compiled) = match ui.compile(&args.pipelines) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     // The process ends after this command: leave the large trees to the OS
     // rather than freeing them piece by piece (a tenth of a large render).
@@ -242,13 +250,9 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
 }
 
 fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
-    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
-    let compiled = match result {
-        Ok(c) => c,
-        Err(diags) => {
-            ui.diagnostics(&loaded.sources, &diags);
-            return INVALID;
-        }
+    let (_, compiled) = match ui.compile(&args.pipelines) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let Some(events) = &compiled.model.events else {
         ui.error(
@@ -391,13 +395,9 @@ fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
 }
 
 fn play_cmd(ui: &Ui, args: &PlayArgs) -> u8 {
-    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
-    let compiled = match result {
-        Ok(c) => c,
-        Err(diags) => {
-            ui.diagnostics(&loaded.sources, &diags);
-            return INVALID;
-        }
+    let (loaded, compiled) = match ui.compile(&args.pipelines) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     ui.diagnostics(&loaded.sources, &compiled.warnings);
     let display = slash_path(&args.tasks);
@@ -772,13 +772,9 @@ fn validate_output(
 
 fn diff_cmd(ui: &Ui, args: &DiffArgs) -> u8 {
     use orchctl::diff::{self, Failure, Side, report};
-    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
-    let compiled = match result {
-        Ok(c) => c,
-        Err(diags) => {
-            ui.diagnostics(&loaded.sources, &diags);
-            return INVALID;
-        }
+    let (loaded, compiled) = match ui.compile(&args.pipelines) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let (revision, base) = match diff::base_side(&args.pipelines, args.base.as_deref()) {
         Ok(b) => b,
@@ -823,13 +819,9 @@ fn diff_cmd(ui: &Ui, args: &DiffArgs) -> u8 {
 }
 
 fn graph_cmd(ui: &Ui, args: &GraphArgs) -> u8 {
-    let (loaded, result) = orchctl::compile_dir(&args.pipelines);
-    let compiled = match result {
-        Ok(c) => c,
-        Err(diags) => {
-            ui.diagnostics(&loaded.sources, &diags);
-            return INVALID;
-        }
+    let (loaded, compiled) = match ui.compile(&args.pipelines) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let format = match args.output {
         GraphFormat::Mermaid => orchctl::graph::Format::Mermaid,
