@@ -391,22 +391,17 @@ fn merge_named<T: DeserializeOwned>(
 ) {
     let dotted = path.join(".");
     let section_name = path.last().copied().unwrap_or_default();
-    let entries = match &value.value {
-        yaml::Value::Map(entries) => entries,
-        yaml::Value::Scalar(s) if s.plain && s.text.is_empty() => return,
-        _ => {
-            diags.push(
-                Diagnostic::error(
-                    Code::InvalidValue,
-                    format!("`{dotted}` is a mapping of names to definitions"),
-                )
-                .at(Some(key.span))
-                .help(format!(
-                    "write `{section_name}:` followed by `NAME: …` entries"
-                )),
-            );
-            return;
-        }
+    if matches!(&value.value, yaml::Value::Scalar(s) if s.plain && s.text.is_empty()) {
+        return;
+    }
+    let Some(entries) = expect_map(
+        value,
+        key,
+        &format!("`{dotted}` is a mapping of names to definitions"),
+        &format!("write `{section_name}:` followed by `NAME: …` entries"),
+        diags,
+    ) else {
+        return;
     };
     for (k, v) in entries {
         let Some(name) = k.as_str() else { continue };
@@ -503,6 +498,26 @@ fn merge_parameters(
     }
 }
 
+/// The entries of a section that must be a mapping, or a located error
+/// saying so and what to write instead.
+fn expect_map<'a>(
+    value: &'a Node,
+    key: &Node,
+    message: &str,
+    hint: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a [(Node, Node)]> {
+    let entries = value.as_map();
+    if entries.is_none() {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, message.to_string())
+                .at(Some(key.span))
+                .help(hint.to_string()),
+        );
+    }
+    entries
+}
+
 /// An unknown key in a section whose keys are fixed.
 fn unknown_key(name: &str, at: Span, expected: &[&str]) -> Diagnostic {
     Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
@@ -526,12 +541,13 @@ fn merge_concurrency(
     key: &Node,
     diags: &mut Diagnostics,
 ) {
-    let Some(entries) = value.as_map() else {
-        diags.push(
-            Diagnostic::error(Code::InvalidValue, "`concurrency` is a mapping")
-                .at(Some(key.span))
-                .help("write `concurrency:` with `semaphores:` and `mutexes:` under it"),
-        );
+    let Some(entries) = expect_map(
+        value,
+        key,
+        "`concurrency` is a mapping",
+        "write `concurrency:` with `semaphores:` and `mutexes:` under it",
+        diags,
+    ) else {
         return;
     };
     loaded
@@ -603,12 +619,13 @@ fn merge_events(
     key: &Node,
     diags: &mut Diagnostics,
 ) {
-    let Some(entries) = value.as_map() else {
-        diags.push(
-            Diagnostic::error(Code::InvalidValue, "`events` is a mapping")
-                .at(Some(key.span))
-                .help("write `events:` with `github:`, `eventBus:` and `routes:` under it"),
-        );
+    let Some(entries) = expect_map(
+        value,
+        key,
+        "`events` is a mapping",
+        "write `events:` with `github:`, `eventBus:` and `routes:` under it",
+        diags,
+    ) else {
         return;
     };
     for (k, v) in entries {

@@ -1482,3 +1482,16 @@ fn yaml_error_at_the_end_of_a_file_without_final_newline_is_inside_the_file() {
         ["pipelines/platform.yaml:3:6: error[E001]: invalid YAML: simple key expected"]
     );
 }
+
+#[test]
+fn sections_that_must_be_mappings() {
+    Outcome::files(&[
+        ("platform.yaml", MINIMAL),
+        ("extra.yaml", "agents: [a, b]\nconcurrency: 3\nevents: on\n"),
+    ])
+    .only(&[
+        "pipelines/extra.yaml:1:1: error[E003]: `agents` is a mapping of names to definitions",
+        "pipelines/extra.yaml:2:1: error[E003]: `concurrency` is a mapping",
+        "pipelines/extra.yaml:3:1: error[E003]: `events` is a mapping",
+    ]);
+}

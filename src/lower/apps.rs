@@ -65,9 +65,10 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
             kind: "Application",
             metadata: meta,
             body: ApplicationBody {
-                spec: ApplicationSpec {
-                    project: apps.project.name.clone(),
-                    source: Source {
+                spec: application(
+                    apps,
+                    &apps.project.name,
+                    Source {
                         repo_url: apps.repo_url.clone(),
                         target_revision: apps.revision.clone(),
                         path: Some(platform.path.clone()),
@@ -76,18 +77,15 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
                         kustomize: None,
                         directory: None,
                     },
-                    destination: Destination {
-                        server: apps.server.clone(),
-                        namespace: model.project.namespace.clone(),
-                    },
-                    sync_policy: sync_policy(&apps::Sync {
+                    &model.project.namespace,
+                    &apps::Sync {
                         automated: true,
                         prune: true,
                         self_heal: true,
                         options: vec!["ServerSideApply=true".into()],
                         retry: 5,
-                    }),
-                },
+                    },
+                ),
             },
         };
         out.push(Object::new(
@@ -107,15 +105,13 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
             kind: "Application",
             metadata: meta,
             body: ApplicationBody {
-                spec: ApplicationSpec {
-                    project: apps.project.name.clone(),
-                    source: source(&service.source),
-                    destination: Destination {
-                        server: apps.server.clone(),
-                        namespace: service.namespace.clone(),
-                    },
-                    sync_policy: sync_policy(&service.sync),
-                },
+                spec: application(
+                    apps,
+                    &apps.project.name,
+                    source(&service.source),
+                    &service.namespace,
+                    &service.sync,
+                ),
             },
         };
         out.push(Object::new(
@@ -180,18 +176,15 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
                             labels,
                             finalizers: vec![RESOURCES_FINALIZER.into()],
                         },
-                        spec: ApplicationSpec {
-                            project: apps
-                                .preview_project
+                        spec: application(
+                            apps,
+                            apps.preview_project
                                 .as_ref()
-                                .map_or_else(|| apps.project.name.clone(), |p| p.name.clone()),
-                            source: source(&preview.source),
-                            destination: Destination {
-                                server: apps.server.clone(),
-                                namespace: preview.namespace.clone(),
-                            },
-                            sync_policy: sync_policy(&preview.sync),
-                        },
+                                .map_or(&apps.project.name, |p| &p.name),
+                            source(&preview.source),
+                            &preview.namespace,
+                            &preview.sync,
+                        ),
                     },
                 },
             },
@@ -203,6 +196,25 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
         ));
     }
     out
+}
+
+/// An Application's spec: where from, where to, how synced.
+fn application(
+    apps: &Apps,
+    project: &str,
+    source: Source,
+    namespace: &str,
+    sync: &apps::Sync,
+) -> ApplicationSpec {
+    ApplicationSpec {
+        project: project.to_string(),
+        source,
+        destination: Destination {
+            server: apps.server.clone(),
+            namespace: namespace.to_string(),
+        },
+        sync_policy: sync_policy(sync),
+    }
 }
 
 fn annotations(description: Option<&str>, wave: Option<i32>) -> BTreeMap<String, String> {
