@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde::{Serialize, ser};
 
 use crate::lower::Object;
 
@@ -47,7 +47,7 @@ pub fn is_generated(content: &str) -> bool {
 pub fn emit(objects: &[Object]) -> Tree {
     let texts = crate::par::map(objects, |object| {
         let mut text = header(&object.sources);
-        write_document(&mut text, &object.value);
+        object.write_yaml(&mut text);
         text
     });
     let mut tree = Tree::new();
@@ -58,119 +58,610 @@ pub fn emit(objects: &[Object]) -> Tree {
     }
     all_sources.sort();
     all_sources.dedup();
-    let resources: Vec<Value> = tree.keys().map(|p| Value::String(p.clone())).collect();
-    let mut kustomization = serde_json::Map::new();
-    kustomization.insert(
-        "apiVersion".into(),
-        Value::String("kustomize.config.k8s.io/v1beta1".into()),
-    );
-    kustomization.insert("kind".into(), Value::String("Kustomization".into()));
-    kustomization.insert("resources".into(), Value::Array(resources));
+    let kustomization = Kustomization {
+        api_version: "kustomize.config.k8s.io/v1beta1",
+        kind: "Kustomization",
+        resources: tree.keys().map(String::as_str).collect(),
+    };
     let mut text = header(&all_sources);
-    write_document(&mut text, &Value::Object(kustomization));
+    write_document(&mut text, &kustomization);
     tree.insert("kustomization.yaml".into(), text);
     tree
 }
 
+/// `kustomization.yaml`: every generated file, so `kubectl apply -k` takes
+/// the whole tree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Kustomization<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    resources: Vec<&'a str>,
+}
+
 /// Append `value` as a YAML document (no `---`).
-pub fn write_document(out: &mut String, value: &Value) {
-    match value {
-        Value::Object(map) if !map.is_empty() => write_map(out, map, 0),
-        Value::Array(items) if !items.is_empty() => write_seq(out, items, 0),
-        scalar => {
-            write_inline(out, scalar, 0);
-            out.push('\n');
-        }
-    }
+///
+/// Serialization goes straight to text, with no intermediate tree. Map keys
+/// must be strings, numbers, booleans or unit variants; no output type has
+/// others, and debug builds assert it.
+pub fn write_document<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+    let result = value.serialize(Node {
+        out,
+        ctx: Ctx::Document,
+    });
+    debug_assert!(result.is_ok(), "{result:?}");
 }
 
 /// A YAML document as a string (used by tests and other commands).
 #[must_use]
-pub fn to_yaml(value: &Value) -> String {
+pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = String::new();
     write_document(&mut out, value);
     out
 }
 
 fn indent(out: &mut String, n: usize) {
-    for _ in 0..n {
-        out.push(' ');
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > SPACES.len() {
+        out.push_str(SPACES);
+        n -= SPACES.len();
     }
+    out.push_str(&SPACES[..n]);
 }
 
-fn is_block(value: &Value) -> bool {
-    match value {
-        Value::Object(m) => !m.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        _ => false,
-    }
+/// Where a value is written, which decides what precedes it.
+///
+/// A scalar goes on the current line. A non-empty mapping or sequence starts
+/// on the current line at the top of a document or after `- `, and on the
+/// next line, indented, after `key:`. An empty one is `{}` or `[]` inline.
+#[derive(Clone, Copy)]
+enum Ctx {
+    /// The document itself.
+    Document,
+    /// The value of a key written at this indentation.
+    Key(usize),
+    /// A sequence item whose `- ` is at this indentation.
+    Item(usize),
 }
 
-fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, level: usize) {
-    let mut first = true;
-    for (key, value) in map {
-        if !first {
-            indent(out, level);
+impl Ctx {
+    /// Indentation of the value's own entries (and of block scalar lines).
+    fn level(self) -> usize {
+        match self {
+            Ctx::Document => 0,
+            Ctx::Key(l) | Ctx::Item(l) => l + 2,
         }
-        first = false;
-        write_string(out, key, level, true);
-        out.push(':');
-        write_value_after_key(out, value, level);
     }
-}
 
-fn write_value_after_key(out: &mut String, value: &Value, level: usize) {
-    match value {
-        Value::Object(m) if !m.is_empty() => {
+    /// What precedes a scalar or an empty collection.
+    fn inline_prefix(self) -> &'static str {
+        match self {
+            Ctx::Key(_) => " ",
+            Ctx::Document | Ctx::Item(_) => "",
+        }
+    }
+
+    /// Position the cursor for the first entry of a non-empty collection.
+    fn open(self, out: &mut String) {
+        if let Ctx::Key(l) = self {
             out.push('\n');
-            indent(out, level + 2);
-            write_map(out, m, level + 2);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            indent(out, level + 2);
-            write_seq(out, a, level + 2);
-        }
-        scalar => {
-            out.push(' ');
-            write_inline(out, scalar, level + 2);
-            out.push('\n');
+            indent(out, l + 2);
         }
     }
 }
 
-fn write_seq(out: &mut String, items: &[Value], level: usize) {
-    let mut first = true;
-    for item in items {
-        if !first {
-            indent(out, level);
-        }
-        first = false;
-        out.push_str("- ");
-        match item {
-            Value::Object(m) if !m.is_empty() => write_map(out, m, level + 2),
-            Value::Array(a) if !a.is_empty() => write_seq(out, a, level + 2),
-            scalar => {
-                write_inline(out, scalar, level + 2);
-                out.push('\n');
-            }
-        }
+/// The writer's serde error: only map keys that are not scalars produce it.
+#[derive(Debug)]
+pub struct EmitError(String);
+
+impl std::fmt::Display for EmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-/// A scalar or an empty collection, on the current line. `level` is the
-/// indentation of block scalar content.
-fn write_inline(out: &mut String, value: &Value, level: usize) {
-    debug_assert!(!is_block(value));
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
+impl std::error::Error for EmitError {}
+
+impl ser::Error for EmitError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        EmitError(msg.to_string())
+    }
+}
+
+/// Serializes one value at `ctx`.
+struct Node<'a> {
+    out: &'a mut String,
+    ctx: Ctx,
+}
+
+impl<'a> Node<'a> {
+    fn scalar(self, text: &str) -> Result<(), EmitError> {
+        self.out.push_str(self.ctx.inline_prefix());
+        self.out.push_str(text);
+        self.out.push('\n');
+        Ok(())
+    }
+
+    fn display(self, value: impl std::fmt::Display) -> Result<(), EmitError> {
+        self.out.push_str(self.ctx.inline_prefix());
+        let _ = write!(self.out, "{value}");
+        self.out.push('\n');
+        Ok(())
+    }
+
+    /// Open a one-entry mapping `variant:`; returns the context of its value.
+    fn variant(self, variant: &str) -> (&'a mut String, Ctx) {
+        let level = self.ctx.level();
+        self.ctx.open(self.out);
+        write_string(self.out, variant, level, true);
+        self.out.push(':');
+        (self.out, Ctx::Key(level))
+    }
+}
+
+impl<'a> ser::Serializer for Node<'a> {
+    type Ok = ();
+    type Error = EmitError;
+    type SerializeSeq = Seq<'a>;
+    type SerializeTuple = Seq<'a>;
+    type SerializeTupleStruct = Seq<'a>;
+    type SerializeTupleVariant = Seq<'a>;
+    type SerializeMap = Map<'a>;
+    type SerializeStruct = Map<'a>;
+    type SerializeStructVariant = Map<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
+        self.scalar(if v { "true" } else { "false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
+        self.display(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), EmitError> {
+        // As JSON writes it: shortest round-trip form; NaN and infinities are null.
+        self.display(serde_json::Value::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), EmitError> {
+        self.display(serde_json::Value::from(v))
+    }
+    fn serialize_char(self, v: char) -> Result<(), EmitError> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), EmitError> {
+        let level = self.ctx.level();
+        self.out.push_str(self.ctx.inline_prefix());
+        write_string(self.out, v, level, false);
+        self.out.push('\n');
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), EmitError> {
+        let mut seq = ser::Serializer::serialize_seq(self, Some(v.len()))?;
+        for b in v {
+            ser::SerializeSeq::serialize_element(&mut seq, b)?;
         }
-        Value::String(s) => write_string(out, s, level, false),
-        Value::Array(_) => out.push_str("[]"),
-        Value::Object(_) => out.push_str("{}"),
+        ser::SerializeSeq::end(seq)
+    }
+    fn serialize_none(self) -> Result<(), EmitError> {
+        self.scalar("null")
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), EmitError> {
+        self.scalar("null")
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), EmitError> {
+        self.scalar("null")
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), EmitError> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        let (out, ctx) = self.variant(variant);
+        value.serialize(Node { out, ctx })
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, EmitError> {
+        Ok(Seq {
+            out: self.out,
+            ctx: self.ctx,
+            count: 0,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'a>, EmitError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq<'a>, EmitError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Seq<'a>, EmitError> {
+        let (out, ctx) = self.variant(variant);
+        Ok(Seq { out, ctx, count: 0 })
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Map<'a>, EmitError> {
+        Ok(Map {
+            out: self.out,
+            ctx: self.ctx,
+            count: 0,
+        })
+    }
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Map<'a>, EmitError> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Map<'a>, EmitError> {
+        let (out, ctx) = self.variant(variant);
+        Ok(Map { out, ctx, count: 0 })
+    }
+}
+
+/// A block sequence in progress.
+struct Seq<'a> {
+    out: &'a mut String,
+    ctx: Ctx,
+    count: usize,
+}
+
+impl Seq<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        let level = self.ctx.level();
+        if self.count == 0 {
+            self.ctx.open(self.out);
+        } else {
+            indent(self.out, level);
+        }
+        self.count += 1;
+        self.out.push_str("- ");
+        value.serialize(Node {
+            out: self.out,
+            ctx: Ctx::Item(level),
+        })
+    }
+
+    fn finish(self) -> Result<(), EmitError> {
+        if self.count == 0 {
+            self.out.push_str(self.ctx.inline_prefix());
+            self.out.push_str("[]\n");
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Seq<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for Seq<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Seq<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Seq<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+/// A block mapping in progress.
+struct Map<'a> {
+    out: &'a mut String,
+    ctx: Ctx,
+    count: usize,
+}
+
+impl Map<'_> {
+    /// Start an entry: position the cursor for its key; returns the
+    /// mapping's indentation.
+    fn entry(&mut self) -> usize {
+        let level = self.ctx.level();
+        if self.count == 0 {
+            self.ctx.open(self.out);
+        } else {
+            indent(self.out, level);
+        }
+        self.count += 1;
+        level
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), EmitError> {
+        let level = self.entry();
+        write_string(self.out, key, level, true);
+        self.out.push(':');
+        self.value(value)
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        value.serialize(Node {
+            out: self.out,
+            ctx: Ctx::Key(self.ctx.level()),
+        })
+    }
+
+    fn finish(self) -> Result<(), EmitError> {
+        if self.count == 0 {
+            self.out.push_str(self.ctx.inline_prefix());
+            self.out.push_str("{}\n");
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for Map<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), EmitError> {
+        let level = self.entry();
+        key.serialize(Key {
+            out: self.out,
+            level,
+        })?;
+        self.out.push(':');
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+        self.value(value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Map<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Map<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        self.field(key, value)
+    }
+    fn end(self) -> Result<(), EmitError> {
+        self.finish()
+    }
+}
+
+/// Writes a map key: strings as they are; numbers, booleans and characters
+/// as their text, the way JSON objects keep them.
+struct Key<'a> {
+    out: &'a mut String,
+    level: usize,
+}
+
+impl Key<'_> {
+    fn text(self, value: impl std::fmt::Display) -> Result<(), EmitError> {
+        write_string(self.out, &value.to_string(), self.level, true);
+        Ok(())
+    }
+
+    fn refuse() -> EmitError {
+        EmitError("map keys must be strings, numbers or booleans".into())
+    }
+}
+
+impl ser::Serializer for Key<'_> {
+    type Ok = ();
+    type Error = EmitError;
+    type SerializeSeq = ser::Impossible<(), EmitError>;
+    type SerializeTuple = ser::Impossible<(), EmitError>;
+    type SerializeTupleStruct = ser::Impossible<(), EmitError>;
+    type SerializeTupleVariant = ser::Impossible<(), EmitError>;
+    type SerializeMap = ser::Impossible<(), EmitError>;
+    type SerializeStruct = ser::Impossible<(), EmitError>;
+    type SerializeStructVariant = ser::Impossible<(), EmitError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_char(self, v: char) -> Result<(), EmitError> {
+        self.text(v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), EmitError> {
+        write_string(self.out, v, self.level, true);
+        Ok(())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_none(self) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_unit(self) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), EmitError> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, EmitError> {
+        Err(Self::refuse())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, EmitError> {
+        Err(Self::refuse())
     }
 }
 
@@ -265,29 +756,35 @@ fn plain_ok(s: &str) -> bool {
     }) {
         return false;
     }
-    let lower = s.to_ascii_lowercase();
-    !matches!(
-        lower.as_str(),
-        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~" | "<<"
-    )
+    const RESERVED: [&str; 11] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "<<",
+    ];
+    !(s.len() <= 5 && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
 }
 
 /// A string starting like a number can stay plain only if no YAML 1.1 or 1.2
 /// reader could take it for an integer, float, sexagesimal or timestamp:
 /// it has a letter that no number form uses, and no `:`.
 fn number_safe(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    if ["0x", "0o", "0b", "+0x", "+0o", "+0b"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    let unsigned = s.strip_prefix('+').unwrap_or(s).as_bytes();
+    if (unsigned.len() >= 2
+        && unsigned[0] == b'0'
+        && matches!(unsigned[1].to_ascii_lowercase(), b'x' | b'o' | b'b'))
         || s.contains(':')
     {
         return false;
     }
     s.chars()
         .any(|c| c.is_ascii_alphabetic() && !matches!(c, 'e' | 'E'))
-        && !lower.contains("inf")
-        && !lower.contains("nan")
+        && !contains_ignore_case(s, b"inf")
+        && !contains_ignore_case(s, b"nan")
+}
+
+/// Whether `s` contains `word` (ASCII lower case), ignoring ASCII case.
+fn contains_ignore_case(s: &str, word: &[u8]) -> bool {
+    s.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]

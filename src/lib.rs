@@ -75,7 +75,7 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
     for object in &objects {
         if object.kind == "ConfigMap" {
             let size: usize = object
-                .value
+                .value()
                 .get("data")
                 .and_then(serde_json::Value::as_object)
                 .map_or(0, |d| {

@@ -92,7 +92,7 @@ pub fn evaluate(model: &Model, objects: &[Object], delivery: &Delivery) -> Vec<R
         else {
             continue;
         };
-        let filters = sensor.value["spec"]["dependencies"][0]["filters"]["data"]
+        let filters = sensor.value()["spec"]["dependencies"][0]["filters"]["data"]
             .as_array()
             .cloned()
             .unwrap_or_default();
@@ -109,7 +109,7 @@ pub fn evaluate(model: &Model, objects: &[Object], delivery: &Delivery) -> Vec<R
             })
             .collect();
         let fires = conditions.iter().all(|c| c.passed);
-        let workflow = fires.then(|| submission(&sensor.value, &event));
+        let workflow = fires.then(|| submission(&sensor.value(), &event));
         out.push(RouteResult {
             route: route.name.clone(),
             chain: route.chain.clone(),

@@ -689,3 +689,87 @@ fn fuzz_corpus_never_panics() {
     }
     assert!(n >= 10, "the seed corpus is missing ({n} files)");
 }
+
+/// JSON values with the strings YAML readers misread: keywords, numbers,
+/// timestamps, indicators, leading/trailing spaces, control characters,
+/// quotes and multi-line text.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let tricky = prop::sample::select(vec![
+        "",
+        " ",
+        "yes",
+        "No",
+        "~",
+        "null",
+        "true",
+        "0755",
+        "1e3",
+        "-1",
+        ".5",
+        "0x1F",
+        "12:30",
+        "2024-01-01",
+        "- x",
+        "a: b",
+        "a #b",
+        "#c",
+        "*a",
+        "&a",
+        "!t",
+        "|",
+        ">",
+        "'q'",
+        "\"d\"",
+        "it's",
+        "<<",
+        "x\n",
+        "x\ny",
+        "\n",
+        " lead\n",
+        "a\n\n",
+        "tab\there",
+        "nul\u{0}",
+        "bom\u{feff}",
+        "line\u{2028}sep",
+        "{{inputs.parameters.a}}",
+        "ghcr.io/a/b:1.0",
+    ]);
+    let string = prop_oneof![
+        tricky.prop_map(str::to_string),
+        "[ -~\n\t]{0,12}",
+        any::<String>(),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        string.clone().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((string.clone(), inner), 0..6)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+        ]
+    })
+}
+
+/// Whatever orchctl's YAML writer emits, its reader takes back as the same
+/// value: quoting, block scalars, empty collections and nesting.
+#[test]
+fn yaml_writer_round_trips_any_json() {
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&json_value(), |value| {
+            let text = orchctl::emit::to_yaml(&value);
+            prop_assert_eq!(&common::yaml_to_json(&text), &value, "{}", text);
+            Ok(())
+        })
+        .unwrap();
+}

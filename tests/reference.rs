@@ -42,7 +42,7 @@ fn emitted_yaml_reads_back_as_the_objects() {
         );
         assert_eq!(
             yaml_to_json(text),
-            object.value,
+            *object.value(),
             "{} does not round-trip",
             object.path
         );

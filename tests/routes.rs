@@ -299,7 +299,7 @@ fn sensor_wiring_matches_the_chain_templates() {
     let mut sensors = 0;
     for sensor in compiled.objects.iter().filter(|o| o.kind == "Sensor") {
         sensors += 1;
-        let trigger = &sensor.value["spec"]["triggers"][0]["template"]["argoWorkflow"];
+        let trigger = &sensor.value()["spec"]["triggers"][0]["template"]["argoWorkflow"];
         let workflow = &trigger["source"]["resource"];
         let chain = workflow["spec"]["workflowTemplateRef"]["name"]
             .as_str()
@@ -309,7 +309,7 @@ fn sensor_wiring_matches_the_chain_templates() {
             .iter()
             .find(|o| o.kind == "WorkflowTemplate" && o.name == chain)
             .unwrap_or_else(|| panic!("{}: no WorkflowTemplate {chain}", sensor.name));
-        let declared: Vec<&Value> = template.value["spec"]["arguments"]["parameters"]
+        let declared: Vec<&Value> = template.value()["spec"]["arguments"]["parameters"]
             .as_array()
             .unwrap()
             .iter()
@@ -360,7 +360,7 @@ fn sensor_wiring_matches_the_chain_templates() {
                 sensor.name
             );
         }
-        let filters = sensor.value["spec"]["dependencies"][0]["filters"]["data"]
+        let filters = sensor.value()["spec"]["dependencies"][0]["filters"]["data"]
             .as_array()
             .unwrap();
         assert_eq!(
@@ -410,7 +410,7 @@ fn no_parameter_is_interpolated_into_a_command_args_or_script() {
             .iter()
             .filter(|o| o.kind == "WorkflowTemplate")
         {
-            for template in object.value["spec"]["templates"].as_array().unwrap() {
+            for template in object.value()["spec"]["templates"].as_array().unwrap() {
                 for key in ["container", "script"] {
                     let c = &template[key];
                     let mut texts = Vec::new();

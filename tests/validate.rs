@@ -812,15 +812,14 @@ fn manifests_from_stdin_and_broken_yaml() {
 #[test]
 fn findings_on_rendered_objects_point_into_the_spec() {
     let (loaded, result) = orchctl::compile_dir(&root().join("pipelines"));
-    let mut compiled = result.unwrap();
-    let delivery = compiled
-        .objects
+    let compiled = result.unwrap();
+    let mut documents = validate::rendered(&compiled, &loaded, "generated");
+    let delivery = documents
         .iter_mut()
-        .find(|o| o.kind == "WorkflowTemplate" && o.name == "delivery")
+        .find(|d| d.path == "generated/workflowtemplates/delivery.yaml")
         .unwrap();
     delivery.value["spec"]["templates"][0]["dag"]["tasks"][1]["templateRef"]["template"] =
         serde_json::json!("agent-step-huge");
-    let documents = validate::rendered(&compiled, &loaded, "generated");
     let mut options = Options {
         externals: validate::referenced_secrets(&documents),
         schemas: None,

@@ -296,12 +296,12 @@ pub fn compare(base: &Side, head: &Side) -> Diff {
     for k in keys {
         match (old.get(k), new.get(k)) {
             (Some(a), Some(b)) => {
-                if a.value == b.value {
+                if a.value() == b.value() {
                     diff.unchanged += 1;
                     continue;
                 }
                 let mut raw = Vec::new();
-                fields(&a.value, &b.value, &mut Vec::new(), &mut raw);
+                fields(&a.value(), &b.value(), &mut Vec::new(), &mut raw);
                 let fields = raw
                     .into_iter()
                     .map(|(path, op)| {
@@ -360,7 +360,7 @@ fn object_diff(
         path: o.path.clone(),
         source,
         fields,
-        value: (change == Change::Added).then(|| o.value.clone()),
+        value: (change == Change::Added).then(|| o.value().clone()),
     }
 }
 

@@ -41,7 +41,7 @@ pub fn object(loaded: &Loaded, object: &Object) -> Option<Located> {
 pub fn field(loaded: &Loaded, object: &Object, path: &[PathSeg]) -> Option<Located> {
     let label = |key: &str| {
         object
-            .value
+            .value()
             .pointer("/metadata/labels")
             .and_then(|l| l.get(format!("{}/{key}", crate::model::LABEL_PREFIX)))
             .and_then(serde_json::Value::as_str)

@@ -66,7 +66,7 @@ pub fn agent_step(model: &Model) -> Object {
     Object::new(
         format!("workflowtemplates/{name}.yaml"),
         sources([model.runtime.file.as_str()]),
-        &manifest,
+        manifest,
     )
 }
 

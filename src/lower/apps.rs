@@ -51,7 +51,7 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
         out.push(Object::new(
             format!("argocd/appprojects/{}.yaml", project.name),
             files.clone(),
-            &manifest,
+            manifest,
         ));
     }
     if let Some(platform) = &apps.platform {
@@ -91,7 +91,7 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
         out.push(Object::new(
             format!("argocd/applications/{}.yaml", platform.name),
             files.clone(),
-            &manifest,
+            manifest,
         ));
     }
     for service in apps.services.values() {
@@ -117,7 +117,7 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
         out.push(Object::new(
             format!("argocd/applications/{}.yaml", service.name),
             files.clone(),
-            &manifest,
+            manifest,
         ));
     }
     for preview in apps.previews.values() {
@@ -192,7 +192,7 @@ pub fn apps(model: &Model, apps: &Apps) -> Vec<Object> {
         out.push(Object::new(
             format!("argocd/applicationsets/{}.yaml", preview.name),
             sources([preview.file.as_str()]),
-            &manifest,
+            manifest,
         ));
     }
     out

@@ -157,7 +157,7 @@ pub fn chain(model: &Model, chain: &Chain) -> Object {
     Object::new(
         format!("workflowtemplates/{}.yaml", chain.name),
         sources([chain.file.as_str()]),
-        &manifest,
+        manifest,
     )
 }
 

@@ -59,7 +59,7 @@ pub fn agents(model: &Model) -> Object {
         } else {
             files
         }),
-        &manifest,
+        manifest,
     )
 }
 
@@ -85,6 +85,6 @@ pub fn semaphores(model: &Model) -> Option<Object> {
     Some(Object::new(
         format!("configmaps/{}.yaml", model.semaphore_config_map),
         sources(model.concurrency_files.iter().map(String::as_str)),
-        &manifest,
+        manifest,
     ))
 }

@@ -84,7 +84,7 @@ pub fn events(model: &Model, events: &Events) -> Vec<Object> {
     out.push(Object::new(
         format!("eventsources/{}.yaml", source.name),
         sources([source.file.as_str()]),
-        &es,
+        es,
     ));
     if let Some(bus) = &events.event_bus {
         let manifest = Manifest {
@@ -103,7 +103,7 @@ pub fn events(model: &Model, events: &Events) -> Vec<Object> {
         out.push(Object::new(
             format!("eventbus/{}.yaml", bus.name),
             sources([bus.file.as_str()]),
-            &manifest,
+            manifest,
         ));
     }
     for route in events.routes.values() {
@@ -264,6 +264,6 @@ fn sensor(model: &Model, events: &Events, source: &str, bus: &str, route: &Route
     Object::new(
         format!("sensors/{}.yaml", route.name),
         sources([route.file.as_str()]),
-        &manifest,
+        manifest,
     )
 }

@@ -10,6 +10,7 @@ pub(crate) mod pod;
 mod rbac;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -17,7 +18,7 @@ use crate::argo::{Manifest, Meta};
 use crate::model::{LABEL_PREFIX, Model};
 
 /// One generated object, ready to be written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Object {
     /// Path under the output directory, with `/` separators.
     pub path: String,
@@ -27,12 +28,36 @@ pub struct Object {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
-    /// The object as a JSON value, fields in emission order.
-    pub value: serde_json::Value,
+    /// The typed manifest; YAML is written straight from it.
+    body: Arc<dyn Body>,
+    /// The object as a JSON value, made on first use (the commands that
+    /// inspect objects use it; `render` never needs it).
+    value: OnceLock<serde_json::Value>,
+}
+
+/// A typed manifest, kept behind [`Object`].
+trait Body: std::fmt::Debug + Send + Sync {
+    fn write_yaml(&self, out: &mut String);
+    fn to_value(&self) -> serde_json::Value;
+}
+
+impl<T: Serialize + std::fmt::Debug + Send + Sync> Body for Manifest<T> {
+    fn write_yaml(&self, out: &mut String) {
+        crate::emit::write_document(out, self);
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        // Serializing plain structs and maps with string keys cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 impl Object {
-    fn new<T: Serialize>(path: String, sources: Vec<String>, manifest: &Manifest<T>) -> Self {
+    fn new<T: Serialize + std::fmt::Debug + Send + Sync + 'static>(
+        path: String,
+        sources: Vec<String>,
+        manifest: Manifest<T>,
+    ) -> Self {
         Self {
             path,
             sources,
@@ -40,9 +65,32 @@ impl Object {
             kind: manifest.kind.to_string(),
             namespace: manifest.metadata.namespace.clone(),
             name: manifest.metadata.name.clone(),
-            // Serializing plain structs and maps with string keys cannot fail.
-            value: serde_json::to_value(manifest).unwrap_or(serde_json::Value::Null),
+            body: Arc::new(manifest),
+            value: OnceLock::new(),
         }
+    }
+
+    /// The object as a JSON value, fields in emission order.
+    #[must_use]
+    pub fn value(&self) -> &serde_json::Value {
+        self.value.get_or_init(|| self.body.to_value())
+    }
+
+    /// Append the object's YAML (no header, no `---`).
+    pub fn write_yaml(&self, out: &mut String) {
+        self.body.write_yaml(out);
+    }
+}
+
+impl PartialEq for Object {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.sources == other.sources
+            && self.api_version == other.api_version
+            && self.kind == other.kind
+            && self.namespace == other.namespace
+            && self.name == other.name
+            && self.value() == other.value()
     }
 }
 

@@ -118,9 +118,9 @@ fn objects(
         Object::new(
             format!("rbac/{account}-serviceaccount.yaml"),
             files.clone(),
-            &sa,
+            sa,
         ),
-        Object::new(format!("rbac/{account}-role.yaml"), files.clone(), &role),
-        Object::new(format!("rbac/{account}-rolebinding.yaml"), files, &binding),
+        Object::new(format!("rbac/{account}-role.yaml"), files.clone(), role),
+        Object::new(format!("rbac/{account}-rolebinding.yaml"), files, binding),
     ]
 }

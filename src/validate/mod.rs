@@ -552,12 +552,12 @@ pub fn rendered(compiled: &crate::Compiled, loaded: &Loaded, out: &str) -> Vec<D
             let spec = Arc::clone(&shared);
             let traced = object.clone();
             let locator: Locator = Arc::new(move |pointer: &Pointer| {
-                let path = path_segs(&traced.value, pointer);
+                let path = path_segs(&traced.value(), pointer);
                 trace::field(&spec, &traced, &path).map(|t| t.span)
             });
             Document {
                 path: format!("{out}/{}", object.path),
-                value: object.value.clone(),
+                value: object.value().clone(),
                 node: None,
                 origin: trace::object(loaded, object).map(|t| t.span),
                 locator: Some(locator),
