@@ -109,7 +109,7 @@ pub fn evaluate(model: &Model, objects: &[Object], delivery: &Delivery) -> Vec<R
             })
             .collect();
         let fires = conditions.iter().all(|c| c.passed);
-        let workflow = fires.then(|| submission(&sensor.value(), &event));
+        let workflow = fires.then(|| submission(sensor.value(), &event));
         out.push(RouteResult {
             route: route.name.clone(),
             chain: route.chain.clone(),

@@ -301,7 +301,7 @@ pub fn compare(base: &Side, head: &Side) -> Diff {
                     continue;
                 }
                 let mut raw = Vec::new();
-                fields(&a.value(), &b.value(), &mut Vec::new(), &mut raw);
+                fields(a.value(), b.value(), &mut Vec::new(), &mut raw);
                 let fields = raw
                     .into_iter()
                     .map(|(path, op)| {

@@ -552,7 +552,7 @@ pub fn rendered(compiled: &crate::Compiled, loaded: &Loaded, out: &str) -> Vec<D
             let spec = Arc::clone(&shared);
             let traced = object.clone();
             let locator: Locator = Arc::new(move |pointer: &Pointer| {
-                let path = path_segs(&traced.value(), pointer);
+                let path = path_segs(traced.value(), pointer);
                 trace::field(&spec, &traced, &path).map(|t| t.span)
             });
             Document {
