@@ -213,10 +213,18 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
         ("xoxp-", 20, "a Slack token"),
         ("AKIA", 16, "an AWS access key id"),
     ];
+    /// No token above is shorter (`AKIA` and 16 more).
+    const SHORTEST: usize = 20;
+    if s.len() < SHORTEST {
+        return None;
+    }
     if s.contains("-----BEGIN") && s.contains("PRIVATE KEY") {
         return Some("a private key");
     }
     for word in s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+        if word.len() < SHORTEST {
+            continue;
+        }
         for (prefix, min_rest, what) in PREFIXES {
             if let Some(rest) = word.strip_prefix(prefix)
                 && rest.len() >= *min_rest
@@ -234,11 +242,13 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
 
 /// Report every scalar in the spec and prompt files that looks like a secret.
 pub fn secrets(loaded: &Loaded, diags: &mut Diagnostics) {
-    for (file, source) in loaded.sources.iter() {
+    let files: Vec<_> = loaded.sources.iter().collect();
+    let found = crate::par::map(&files, |&(file, source)| {
+        let mut found = Vec::new();
         if let Some(root) = loaded.node(file, &[]) {
             walk_scalars(root, &mut |node, text| {
                 if let Some(kind) = secret_kind(text) {
-                    diags.push(secret_diagnostic(kind).at(Some(secret_span(
+                    found.push(secret_diagnostic(kind).at(Some(secret_span(
                         &source.text,
                         node.span,
                         text,
@@ -248,7 +258,7 @@ pub fn secrets(loaded: &Loaded, diags: &mut Diagnostics) {
         } else if loaded.prompt_files.values().any(|f| *f == file) {
             for (i, line) in source.text.lines().enumerate() {
                 if let Some(kind) = secret_kind(line) {
-                    diags.push(secret_diagnostic(kind).at(Some(crate::source::Span {
+                    found.push(secret_diagnostic(kind).at(Some(crate::source::Span {
                         file,
                         line: i + 1,
                         col: 1,
@@ -258,6 +268,10 @@ pub fn secrets(loaded: &Loaded, diags: &mut Diagnostics) {
                 }
             }
         }
+        found
+    });
+    for d in found.into_iter().flatten() {
+        diags.push(d);
     }
 }
 

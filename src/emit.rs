@@ -251,7 +251,9 @@ impl<'a> ser::Serializer for Node<'a> {
     fn serialize_str(self, v: &str) -> Result<(), EmitError> {
         let level = self.ctx.level();
         self.out.push_str(self.ctx.inline_prefix());
-        write_string(self.out, v, level, false);
+        // A block scalar needs a parent to indent under: not at the top.
+        let inline_only = matches!(self.ctx, Ctx::Document);
+        write_string(self.out, v, level, inline_only);
         self.out.push('\n');
         Ok(())
     }
@@ -665,8 +667,8 @@ impl ser::Serializer for Key<'_> {
     }
 }
 
-fn write_string(out: &mut String, s: &str, level: usize, key: bool) {
-    if !key && s.contains('\n') && block_ok(s) {
+fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
+    if !inline && s.contains('\n') && block_ok(s) {
         write_literal_block(out, s, level);
     } else if plain_ok(s) {
         out.push_str(s);
@@ -679,12 +681,20 @@ fn write_string(out: &mut String, s: &str, level: usize, key: bool) {
     }
 }
 
+/// Whether `s` reads back unchanged as a literal block: printable, and no
+/// line starting with a tab (readers take a tab there for indentation).
 fn block_ok(s: &str) -> bool {
     !s.trim().is_empty()
-        && !s
-            .chars()
-            .any(|c| c != '\n' && c != '\t' && (c.is_control() || c == '\u{feff}'))
-        && !s.contains('\r')
+        && !s.chars().any(|c| {
+            c != '\n'
+                && c != '\t'
+                && (c.is_control()
+                    || c == '\u{feff}'
+                    || c == '\u{2028}'
+                    || c == '\u{2029}'
+                    || c == '\u{85}')
+        })
+        && !s.split('\n').any(|line| line.starts_with('\t'))
 }
 
 fn write_literal_block(out: &mut String, s: &str, level: usize) {
@@ -748,12 +758,23 @@ fn plain_ok(s: &str) -> bool {
     if numeric_start && !number_safe(s) {
         return false;
     }
-    if s.contains(": ") || s.contains(" #") || s.contains('\t') {
-        return false;
+    // One pass over the bytes: `: `, ` #`, tabs and ASCII control characters.
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let unsafe_byte = match b {
+            b':' => bytes.get(i + 1) == Some(&b' '),
+            b'#' => i > 0 && bytes[i - 1] == b' ',
+            _ => b < 0x20 || b == 0x7f,
+        };
+        if unsafe_byte {
+            return false;
+        }
     }
-    if s.chars().any(|c| {
-        c.is_control() || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}'
-    }) {
+    if !s.is_ascii()
+        && s.chars().any(|c| {
+            c.is_control() || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}'
+        })
+    {
         return false;
     }
     const RESERVED: [&str; 11] = [

@@ -1308,15 +1308,47 @@ impl<'a> Resolver<'a> {
     }
 
     fn chains(&mut self, model: &mut Model) {
-        let spec = &self.loaded.spec;
-        // Chains that call others are resolved after their callees.
+        let loaded = self.loaded;
+        let spec = &loaded.spec;
+        // Chains that call others are resolved after their callees: in
+        // waves, each wave's chains calling only chains of earlier waves, and
+        // the chains of one wave resolved in parallel.
         let order = self.chain_order();
-        for name in order {
-            let Some(chain) = spec.chains.get(&name) else {
+        let mut wave_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut waves: Vec<Vec<&str>> = Vec::new();
+        for name in &order {
+            let Some(chain) = spec.chains.get(name) else {
                 continue;
             };
-            if let Some(c) = self.chain(&name, chain, model) {
-                model.chains.insert(name, c);
+            let wave = chain
+                .steps
+                .iter()
+                .chain(chain.on_exit.as_deref())
+                .filter_map(|s| s.chain.as_deref())
+                .filter_map(|callee| wave_of.get(callee).map(|w| w + 1))
+                .max()
+                .unwrap_or(0);
+            wave_of.insert(name, wave);
+            if waves.len() <= wave {
+                waves.resize_with(wave + 1, Vec::new);
+            }
+            waves[wave].push(name);
+        }
+        for wave in waves {
+            let done: &Model = model;
+            let resolved = crate::par::map(&wave, |name| {
+                let mut r = Resolver {
+                    loaded,
+                    diags: Diagnostics::default(),
+                };
+                let chain = r.chain(name, &spec.chains[*name], done);
+                (chain, r.diags)
+            });
+            for (name, (chain, diags)) in wave.into_iter().zip(resolved) {
+                self.diags.0.extend(diags.0);
+                if let Some(c) = chain {
+                    model.chains.insert(name.to_string(), c);
+                }
             }
         }
     }

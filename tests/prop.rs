@@ -760,15 +760,30 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 /// value: quoting, block scalars, empty collections and nesting.
 #[test]
 fn yaml_writer_round_trips_any_json() {
+    let cases = std::env::var("ORCHCTL_PROP_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(512, |n: u32| n * 16);
     let mut runner = TestRunner::new(Config {
-        cases: 512,
+        cases,
         failure_persistence: None,
         ..Config::default()
     });
     runner
         .run(&json_value(), |value| {
             let text = orchctl::emit::to_yaml(&value);
-            prop_assert_eq!(&common::yaml_to_json(&text), &value, "{}", text);
+            let node = orchctl::yaml::parse(&text, orchctl::source::FileId(0));
+            prop_assert!(node.is_ok(), "{:?} does not parse: {:?}", text, node);
+            let back = node
+                .ok()
+                .flatten()
+                .map(|n| orchctl::yaml::de::from_node::<serde_json::Value>(&n));
+            prop_assert!(
+                matches!(&back, Some(Ok(v)) if *v == value),
+                "{:?} reads back as {:?}",
+                text,
+                back
+            );
             Ok(())
         })
         .unwrap();

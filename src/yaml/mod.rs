@@ -291,10 +291,46 @@ enum Frame {
         entries: Vec<(Node, Node)>,
         /// Entries from `<<` merge keys; explicit keys win, wherever they are.
         merged: Vec<(Node, Node)>,
-        /// Scalar keys seen so far → index in `entries` (linear, not quadratic).
-        keys: HashMap<String, usize>,
+        /// Scalar keys seen so far → index in `entries`.
+        keys: KeyIndex,
         pending_key: Option<Node>,
     },
+}
+
+/// Finds a mapping's keys: by scanning while the mapping is small (most
+/// are), through a hash map once it grows, so large mappings stay linear.
+#[derive(Default)]
+struct KeyIndex {
+    map: Option<HashMap<String, usize>>,
+}
+
+impl KeyIndex {
+    const SCAN_UP_TO: usize = 16;
+
+    /// The index in `entries` of the entry whose key is the scalar `text`.
+    fn get(&self, entries: &[(Node, Node)], text: &str) -> Option<usize> {
+        match &self.map {
+            Some(map) => map.get(text).copied(),
+            None => entries.iter().position(|(k, _)| k.as_str() == Some(text)),
+        }
+    }
+
+    /// Record the entry just pushed onto `entries`.
+    fn added(&mut self, entries: &[(Node, Node)]) {
+        if let Some(map) = &mut self.map {
+            if let Some(text) = entries.last().and_then(|(k, _)| k.as_str()) {
+                map.entry(text.to_string()).or_insert(entries.len() - 1);
+            }
+        } else if entries.len() > Self::SCAN_UP_TO {
+            let mut map = HashMap::with_capacity(entries.len() * 2);
+            for (i, (k, _)) in entries.iter().enumerate() {
+                if let Some(text) = k.as_str() {
+                    map.entry(text.to_string()).or_insert(i);
+                }
+            }
+            self.map = Some(map);
+        }
+    }
 }
 
 struct Builder {
@@ -371,7 +407,7 @@ impl Builder {
                     start: at,
                     entries: Vec::new(),
                     merged: Vec::new(),
-                    keys: HashMap::new(),
+                    keys: KeyIndex::default(),
                     pending_key: None,
                 })?;
             }
@@ -400,7 +436,7 @@ impl Builder {
                         ..
                     } => {
                         for (k, v) in merged {
-                            if k.as_str().is_none_or(|t| !keys.contains_key(t)) {
+                            if k.as_str().is_none_or(|t| keys.get(&entries, t).is_none()) {
                                 entries.push((k, v));
                             }
                         }
@@ -480,7 +516,7 @@ impl Builder {
 fn insert_entry(
     entries: &mut Vec<(Node, Node)>,
     merged: &mut Vec<(Node, Node)>,
-    keys: &mut HashMap<String, usize>,
+    keys: &mut KeyIndex,
     key: Node,
     value: Node,
 ) -> Result<(), Diagnostic> {
@@ -514,8 +550,8 @@ fn insert_entry(
     }
     if let Some(first) = key
         .as_str()
-        .and_then(|t| keys.get(t))
-        .map(|i| &entries[*i].0)
+        .and_then(|t| keys.get(entries, t))
+        .map(|i| &entries[i].0)
     {
         let name = key.as_str().unwrap_or("?").to_string();
         return Err(
@@ -526,10 +562,8 @@ fn insert_entry(
                 .help("remove one of the two entries"),
         );
     }
-    if let Some(text) = key.as_str() {
-        keys.insert(text.to_string(), entries.len());
-    }
     entries.push((key, value));
+    keys.added(entries);
     Ok(())
 }
 
@@ -589,6 +623,31 @@ mod tests {
         assert_eq!(e.code, Code::DuplicateKey);
         assert_eq!(e.span.unwrap().line, 3);
         assert_eq!(e.labels[0].span.line, 1);
+        // Past the size where keys are hashed instead of scanned: both the
+        // scanned and the hashed keys are found, and merges still yield to
+        // explicit keys.
+        for (dup, at) in [(3, 40), (30, 40)] {
+            let mut text: String = (0..39).map(|i| format!("k{i}: {i}\n")).collect();
+            text.push_str(&format!("k{dup}: again\n"));
+            let e = parse(&text, FileId(0)).unwrap_err();
+            assert_eq!(e.code, Code::DuplicateKey, "k{dup}");
+            assert_eq!(e.span.unwrap().line, at);
+            assert_eq!(e.labels[0].span.line, dup + 1);
+        }
+        let mut text = String::from("base: &b {k5: merged, extra: merged}\nmap:\n");
+        text.extend((0..30).map(|i| format!("  k{i}: {i}\n")));
+        text.push_str("  <<: *b\n");
+        let n = root(&text);
+        assert_eq!(
+            n.find(&[Seg::Key("map"), Seg::Key("k5")]).unwrap().as_str(),
+            Some("5")
+        );
+        assert_eq!(
+            n.find(&[Seg::Key("map"), Seg::Key("extra")])
+                .unwrap()
+                .as_str(),
+            Some("merged")
+        );
     }
 
     #[test]
