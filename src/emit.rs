@@ -45,16 +45,41 @@ pub fn is_generated(content: &str) -> bool {
 /// Write every object, plus `kustomization.yaml` listing them all.
 #[must_use]
 pub fn emit(objects: &[Object]) -> Tree {
-    let texts = crate::par::map(objects, |object| {
+    tree(crate::par::map(objects, Emitted::new))
+}
+
+/// One object written out: where it goes, what it came from, its text.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub path: String,
+    pub sources: Vec<String>,
+    pub text: String,
+}
+
+impl Emitted {
+    /// The object's file: the header, then its YAML.
+    #[must_use]
+    pub fn new(object: &Object) -> Self {
         let mut text = header(&object.sources);
         object.write_yaml(&mut text);
-        text
-    });
+        text.shrink_to_fit();
+        Self {
+            path: object.path.clone(),
+            sources: object.sources.clone(),
+            text,
+        }
+    }
+}
+
+/// The output tree of written objects, plus `kustomization.yaml` listing
+/// them all.
+#[must_use]
+pub fn tree(emitted: Vec<Emitted>) -> Tree {
     let mut tree = Tree::new();
     let mut all_sources: Vec<String> = Vec::new();
-    for (object, text) in objects.iter().zip(texts) {
-        all_sources.extend(object.sources.iter().cloned());
-        tree.insert(object.path.clone(), text);
+    for e in emitted {
+        all_sources.extend(e.sources);
+        tree.insert(e.path, e.text);
     }
     all_sources.sort();
     all_sources.dedup();

@@ -72,31 +72,7 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
         return Err(diags);
     };
     let objects = lower::lower(&model);
-    for object in &objects {
-        if object.kind == "ConfigMap" {
-            let size: usize = object
-                .value()
-                .get("data")
-                .and_then(serde_json::Value::as_object)
-                .map_or(0, |d| {
-                    d.iter()
-                        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-                        .sum()
-                });
-            if size > MAX_CONFIG_MAP_BYTES {
-                diags.push(
-                    Diagnostic::error(
-                        Code::ObjectTooLarge,
-                        format!(
-                            "ConfigMap `{}` would hold {size} bytes, over the 1 MiB limit",
-                            object.name
-                        ),
-                    )
-                    .help("shorten the system prompts, or split agents across projects"),
-                );
-            }
-        }
-    }
+    diags.0.extend(objects.iter().filter_map(too_large));
     if diags.has_errors() {
         return Err(diags);
     }
@@ -109,21 +85,101 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
     })
 }
 
+/// What `render` needs of a compilation: the output tree, not the objects.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub model: Model,
+    pub tree: Tree,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// [`compile`] without keeping the objects: each is written out and dropped
+/// as soon as it is made, so memory holds the text, not the objects too.
+/// The tree is the same as [`compile`]'s.
+///
+/// # Errors
+/// Every diagnostic found, when at least one is an error.
+pub fn render(loaded: &Loaded) -> Result<Rendered, Diagnostics> {
+    let (model, mut diags) = model::resolve(loaded);
+    let Some(model) = model else {
+        return Err(diags);
+    };
+    let emitted = lower::lower_with(&model, |object| {
+        (emit::Emitted::new(&object), too_large(&object))
+    });
+    let mut files = Vec::with_capacity(emitted.len());
+    for (file, error) in emitted {
+        files.push(file);
+        diags.0.extend(error);
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(Rendered {
+        model,
+        tree: emit::tree(files),
+        warnings: diags,
+    })
+}
+
+/// The error for a ConfigMap over Kubernetes' size limit.
+fn too_large(object: &lower::Object) -> Option<Diagnostic> {
+    if object.kind != "ConfigMap" {
+        return None;
+    }
+    let size: usize = object
+        .value()
+        .get("data")
+        .and_then(serde_json::Value::as_object)
+        .map_or(0, |d| {
+            d.iter()
+                .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+                .sum()
+        });
+    (size > MAX_CONFIG_MAP_BYTES).then(|| {
+        Diagnostic::error(
+            Code::ObjectTooLarge,
+            format!(
+                "ConfigMap `{}` would hold {size} bytes, over the 1 MiB limit",
+                object.name
+            ),
+        )
+        .help("shorten the system prompts, or split agents across projects")
+    })
+}
+
 /// Load and compile the spec in `pipelines`. The [`Loaded`] spec is returned
 /// either way so diagnostics can be shown with their source lines.
 pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) {
-    let (loaded, mut diags) = load::load_dir(pipelines);
-    let result = compile(&loaded);
-    let result = match result {
+    let (loaded, diags) = load::load_dir(pipelines);
+    let result = with_load_diagnostics(diags, compile(&loaded), |c| &mut c.warnings);
+    (loaded, result)
+}
+
+/// Load and [`render`] the spec in `pipelines` (what `orchctl render` does).
+pub fn render_dir(pipelines: &Path) -> (Loaded, Result<Rendered, Diagnostics>) {
+    let (loaded, diags) = load::load_dir(pipelines);
+    let result = with_load_diagnostics(diags, render(&loaded), |r| &mut r.warnings);
+    (loaded, result)
+}
+
+/// Merge the loader's diagnostics into a compilation's: an error from
+/// either fails it; warnings end up sorted in one list.
+fn with_load_diagnostics<T>(
+    mut diags: Diagnostics,
+    result: Result<T, Diagnostics>,
+    warnings: impl FnOnce(&mut T) -> &mut Diagnostics,
+) -> Result<T, Diagnostics> {
+    match result {
         Ok(mut c) => {
+            let own = warnings(&mut c);
+            diags.0.append(&mut own.0);
+            diags.sort();
             if diags.has_errors() {
-                diags.0.extend(c.warnings.0);
-                diags.sort();
                 Err(diags)
             } else {
-                diags.0.extend(std::mem::take(&mut c.warnings.0));
-                diags.sort();
-                c.warnings = diags;
+                *own = diags;
                 Ok(c)
             }
         }
@@ -132,6 +188,5 @@ pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) 
             diags.sort();
             Err(diags)
         }
-    };
-    (loaded, result)
+    }
 }

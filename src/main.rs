@@ -92,7 +92,18 @@ impl Ui {
 
     /// Compile a pipelines directory; on errors, print them and give the exit code.
     fn compile(&self, pipelines: &Path) -> Result<(orchctl::Loaded, orchctl::Compiled), u8> {
-        let (loaded, result) = orchctl::compile_dir(pipelines);
+        self.report(orchctl::compile_dir(pipelines))
+    }
+
+    /// [`Ui::compile`] for `render`: the output tree without the objects.
+    fn render(&self, pipelines: &Path) -> Result<(orchctl::Loaded, orchctl::Rendered), u8> {
+        self.report(orchctl::render_dir(pipelines))
+    }
+
+    fn report<T>(
+        &self,
+        (loaded, result): (orchctl::Loaded, Result<T, orchctl::Diagnostics>),
+    ) -> Result<(orchctl::Loaded, T), u8> {
         match result {
             Ok(compiled) => Ok((loaded, compiled)),
             Err(diags) => {
@@ -132,7 +143,7 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         );
         return INVALID;
     }
-    let (loaded, compiled) = match ui.compile(&args.pipelines) {
+    let (loaded, compiled) = match ui.render(&args.pipelines) {
         Ok(both) => both,
         Err(code) => return code,
     };

@@ -97,24 +97,30 @@ impl PartialEq for Object {
 /// Every object the model compiles to, in path order.
 #[must_use]
 pub fn lower(model: &Model) -> Vec<Object> {
-    let mut objects = Vec::new();
-    objects.push(agent_step::agent_step(model));
+    lower_with(model, |object| object)
+}
+
+/// Every object the model compiles to, each handed to `f` as soon as it is
+/// made (chains on all cores), the results in path order. Rendering uses
+/// this to write each object's YAML and drop the object at once, so the
+/// typed objects of a large spec never all live at the same time.
+pub fn lower_with<R: Send>(model: &Model, f: impl Fn(Object) -> R + Sync) -> Vec<R> {
+    let keyed = |object: Object| (object.path.clone(), f(object));
+    let mut out = vec![keyed(agent_step::agent_step(model))];
     let chains: Vec<&crate::model::Chain> = model.chains.values().collect();
-    objects.extend(crate::par::map(&chains, |c| chain::chain(model, c)));
-    objects.push(configmap::agents(model));
-    if let Some(cm) = configmap::semaphores(model) {
-        objects.push(cm);
-    }
-    objects.extend(rbac::workflow_rbac(model));
-    objects.extend(rbac::play_rbac(model));
+    out.extend(crate::par::map(&chains, |c| keyed(chain::chain(model, c))));
+    out.push(keyed(configmap::agents(model)));
+    out.extend(configmap::semaphores(model).map(keyed));
+    out.extend(rbac::workflow_rbac(model).into_iter().map(keyed));
+    out.extend(rbac::play_rbac(model).into_iter().map(keyed));
     if let Some(e) = &model.events {
-        objects.extend(events::events(model, e));
+        out.extend(events::events(model, e).into_iter().map(keyed));
     }
     if let Some(a) = &model.apps {
-        objects.extend(apps::apps(model, a));
+        out.extend(apps::apps(model, a).into_iter().map(keyed));
     }
-    objects.sort_by(|a, b| a.path.cmp(&b.path));
-    objects
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Metadata with the project's namespace and labels, plus `extra` labels.

@@ -419,10 +419,14 @@ impl Builder {
                     Frame::Seq {
                         anchor,
                         start,
-                        items,
+                        mut items,
                     } => (
                         Node {
-                            value: Value::Seq(items),
+                            // Trees live as long as the run: no growth slack.
+                            value: Value::Seq({
+                                items.shrink_to_fit();
+                                items
+                            }),
                             span: Span { len: 1, ..start },
                         },
                         anchor,
@@ -440,6 +444,7 @@ impl Builder {
                                 entries.push((k, v));
                             }
                         }
+                        entries.shrink_to_fit();
                         (
                             Node {
                                 value: Value::Map(entries),
