@@ -1738,7 +1738,9 @@ impl<'a> Resolver<'a> {
         needed: &mut BTreeSet<String>,
     ) -> Option<Step> {
         let at = |k: &'static str| {
-            let mut p = path.to_vec();
+            // Room for one more segment (`with.NAME`, `command.N`).
+            let mut p = Vec::with_capacity(path.len() + 2);
+            p.extend_from_slice(path);
             p.push(Seg::Key(k));
             p
         };
@@ -1788,7 +1790,7 @@ impl<'a> Resolver<'a> {
                     return None;
                 }
                 if let Ref::Param(name) = reference {
-                    needed.insert(name.clone());
+                    need(needed, &name);
                 }
             }
             Some(t.render(|reference| argo_ref(reference, scope.context)))
@@ -1805,7 +1807,7 @@ impl<'a> Resolver<'a> {
             .retry
             .as_ref()
             .map(|r| self.retry(r, file, &at("retry")));
-        let mut args: Vec<(String, String)> = Vec::new();
+        let mut args: Vec<(String, String)> = Vec::with_capacity(model.parameters.len() + 4);
         let kind;
         if let Some(agent) = &step.agent {
             let inputs = model.agent_step_inputs();
@@ -1877,7 +1879,7 @@ impl<'a> Resolver<'a> {
                                 }
                             }
                         }
-                        needed.insert(p.clone());
+                        need(needed, &p);
                         (argo_ref(&Ref::Param(p.clone()), scope.context), None)
                     }
                     _ => {
@@ -1919,7 +1921,7 @@ impl<'a> Resolver<'a> {
             } else if let Some(a) = profile {
                 Some(a.model.clone())
             } else if model.param(MODEL).is_some() {
-                needed.insert(MODEL.to_string());
+                need(needed, MODEL);
                 Some(argo_ref(&Ref::Param(MODEL.to_string()), scope.context))
             } else {
                 self.err(
@@ -1953,7 +1955,7 @@ impl<'a> Resolver<'a> {
                     p.push(Seg::Key(&input.name));
                     compile(self, v, &p, needed)
                 } else {
-                    needed.insert(input.name.clone());
+                    need(needed, &input.name);
                     Some(argo_ref(&Ref::Param(input.name.clone()), scope.context))
                 };
                 args.push((input.name.clone(), value.unwrap_or_default()));
@@ -2079,7 +2081,7 @@ impl<'a> Resolver<'a> {
                     wp.push(Seg::Key(p));
                     compile(self, v, &wp, needed)
                 } else {
-                    needed.insert(p.clone());
+                    need(needed, &p);
                     Some(argo_ref(&Ref::Param(p.clone()), scope.context))
                 };
                 args.push((p.clone(), value.unwrap_or_default()));
@@ -2145,7 +2147,8 @@ impl<'a> Resolver<'a> {
         file: Option<FileId>,
         path: &[Seg<'_>],
     ) -> bool {
-        let at = self.span(file, path);
+        // Located only when reported: the happy path never looks it up.
+        let at = |r: &Self| r.span(file, path);
         match reference {
             Ref::Param(p) => {
                 if model.param(p).is_some() {
@@ -2153,7 +2156,7 @@ impl<'a> Resolver<'a> {
                 }
                 self.err(
                     Diagnostic::error(Code::UnknownParameter, format!("unknown parameter `{p}`"))
-                        .at(at)
+                        .at(at(self))
                         .help(suggestion(
                             "parameter",
                             p,
@@ -2169,7 +2172,7 @@ impl<'a> Resolver<'a> {
                             Code::UnknownOutput,
                             "the exit handler cannot read step outputs",
                         )
-                        .at(at)
+                        .at(at(self))
                         .help("use `${workflow.status}` and parameters in the exit handler"),
                     );
                     return false;
@@ -2177,7 +2180,7 @@ impl<'a> Resolver<'a> {
                 let Some(target) = scope.chain.get(step.as_str()) else {
                     self.err(
                         Diagnostic::error(Code::UnknownStep, format!("unknown step `{step}`"))
-                            .at(at)
+                            .at(at(self))
                             .help(suggestion("step", step, scope.chain.keys().copied())),
                     );
                     return false;
@@ -2188,7 +2191,7 @@ impl<'a> Resolver<'a> {
                             Code::UnknownOutput,
                             format!("step `{step}` does not run before this one"),
                         )
-                        .at(at)
+                        .at(at(self))
                         .help(format!(
                             "add `{step}` to this step's `after` (directly or through another step)"
                         )),
@@ -2203,7 +2206,7 @@ impl<'a> Resolver<'a> {
                                 Code::UnknownOutput,
                                 format!("step `{step}` has no output `{output}`"),
                             )
-                            .at(at)
+                            .at(at(self))
                             .help(if outputs.is_empty() {
                                 format!("step `{step}` declares no outputs")
                             } else {
@@ -2221,7 +2224,7 @@ impl<'a> Resolver<'a> {
                         Code::InvalidExpression,
                         "`${workflow.status}` is only known in the exit handler",
                     )
-                    .at(at)
+                    .at(at(self))
                     .help("use `${steps.STEP.status}` inside the chain"),
                 );
                 false
@@ -2259,6 +2262,13 @@ fn step_outputs(step: &spec::Step, model: &Model) -> Vec<String> {
 }
 
 /// The Argo form of a reference.
+/// Record that a chain needs parameter `name` (cloned only when new).
+fn need(needed: &mut BTreeSet<String>, name: &str) {
+    if !needed.contains(name) {
+        needed.insert(name.to_string());
+    }
+}
+
 fn argo_ref(reference: &Ref, context: Context) -> String {
     match (reference, context) {
         (Ref::Param(p), Context::Dag) => format!("{{{{inputs.parameters.{p}}}}}"),
