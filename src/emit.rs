@@ -692,11 +692,15 @@ impl ser::Serializer for Key<'_> {
     }
 }
 
+/// Write `s` as a YAML string: plain when no reader could take it for
+/// anything else, a literal block when it has several lines (unless
+/// `inline`), quoted otherwise.
 fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
-    if !inline && s.contains('\n') && block_ok(s) {
-        write_literal_block(out, s, level);
-    } else if plain_ok(s) {
+    // Most strings are plain; a string with a line break never is.
+    if plain_ok(s) {
         out.push_str(s);
+    } else if !inline && s.contains('\n') && block_ok(s) {
+        write_literal_block(out, s, level);
     } else if s.chars().any(char::is_control) || (s.contains('\'') && !s.contains('"')) {
         write_double_quoted(out, s);
     } else {
@@ -765,47 +769,65 @@ fn write_double_quoted(out: &mut String, s: &str) {
 /// Whether `s` can be written unquoted and read back as the same string by
 /// any YAML 1.1 or 1.2 reader.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
     };
-    if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
+    if first == b' ' || last == b' ' || last == b':' {
         return false;
     }
-    let second = s.chars().nth(1);
-    let dash_word =
-        first == '-' && second.is_some_and(|c| c != ' ' && !c.is_ascii_digit() && c != '.');
-    if "?:,[]{}#&*!|>'\"%@`=~".contains(first) || (first == '-' && !dash_word) {
+    if first == b'-' {
+        // `-c` is a word; `-`, `- x`, `-1` and `-.5` are not.
+        if !bytes
+            .get(1)
+            .is_some_and(|&c| c != b' ' && !c.is_ascii_digit() && c != b'.')
+        {
+            return false;
+        }
+    } else if b"?:,[]{}#&*!|>'\"%@`=~".contains(&first) {
         return false;
     }
-    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let numeric_start = unsigned.starts_with(|c: char| c.is_ascii_digit())
-        || (unsigned.starts_with('.') && unsigned.len() > 1);
+    let unsigned = match first {
+        b'+' | b'-' => &bytes[1..],
+        _ => bytes,
+    };
+    let numeric_start = unsigned.first().is_some_and(u8::is_ascii_digit)
+        || (unsigned.first() == Some(&b'.') && unsigned.len() > 1);
     if numeric_start && !number_safe(s) {
         return false;
     }
     // One pass over the bytes: `: `, ` #`, tabs and ASCII control characters.
-    let bytes = s.as_bytes();
+    let mut non_ascii = false;
     for (i, &b) in bytes.iter().enumerate() {
         let unsafe_byte = match b {
             b':' => bytes.get(i + 1) == Some(&b' '),
             b'#' => i > 0 && bytes[i - 1] == b' ',
-            _ => b < 0x20 || b == 0x7f,
+            _ => {
+                non_ascii |= b >= 0x80;
+                b < 0x20 || b == 0x7f
+            }
         };
         if unsafe_byte {
             return false;
         }
     }
-    if !s.is_ascii()
+    if non_ascii
         && s.chars().any(|c| {
             c.is_control() || c == '\u{feff}' || c == '\u{85}' || c == '\u{2028}' || c == '\u{2029}'
         })
     {
         return false;
     }
+    // YAML 1.1 booleans and nulls, and the merge key, in any case.
     const RESERVED: [&str; 11] = [
         "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "<<",
     ];
-    !(s.len() <= 5 && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
+    !(s.len() <= 5
+        && matches!(
+            first.to_ascii_lowercase(),
+            b'y' | b'n' | b'o' | b't' | b'f' | b'~' | b'<'
+        )
+        && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)))
 }
 
 /// A string starting like a number can stay plain only if no YAML 1.1 or 1.2

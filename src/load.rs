@@ -138,10 +138,11 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         }
     };
     let display_dir = slash_path(dir);
-    for rel in files {
-        let path = dir.join(&rel);
+    // Read in parallel; add in order, so file ids follow the sorted paths.
+    let texts = crate::par::map(&files, |rel| read_text(&dir.join(rel)));
+    for (rel, text) in files.into_iter().zip(texts) {
         let display = format!("{display_dir}/{}", slash_path(&rel));
-        let text = match read_text(&path) {
+        let text = match text {
             Ok(t) => t,
             Err(e) => {
                 diags.push(

@@ -1554,7 +1554,7 @@ impl<'a> Resolver<'a> {
             .map(|s| s.name.as_str())
             .collect();
         let mut needed: BTreeSet<String> = BTreeSet::new();
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(chain.steps.len());
         for (i, step) in chain.steps.iter().enumerate() {
             let mut path = base.clone();
             path.extend([Seg::Key("steps"), Seg::Index(i)]);
@@ -1790,7 +1790,7 @@ impl<'a> Resolver<'a> {
                     return None;
                 }
                 if let Ref::Param(name) = reference {
-                    need(needed, &name);
+                    need(needed, name);
                 }
             }
             Some(t.render(|reference| argo_ref(reference, scope.context)))
@@ -1879,7 +1879,7 @@ impl<'a> Resolver<'a> {
                                 }
                             }
                         }
-                        need(needed, &p);
+                        need(needed, p);
                         (argo_ref(&Ref::Param(p.clone()), scope.context), None)
                     }
                     _ => {
@@ -2081,7 +2081,7 @@ impl<'a> Resolver<'a> {
                     wp.push(Seg::Key(p));
                     compile(self, v, &wp, needed)
                 } else {
-                    need(needed, &p);
+                    need(needed, p);
                     Some(argo_ref(&Ref::Param(p.clone()), scope.context))
                 };
                 args.push((p.clone(), value.unwrap_or_default()));
@@ -2271,8 +2271,9 @@ fn need(needed: &mut BTreeSet<String>, name: &str) {
 
 fn argo_ref(reference: &Ref, context: Context) -> String {
     match (reference, context) {
-        (Ref::Param(p), Context::Dag) => format!("{{{{inputs.parameters.{p}}}}}"),
-        (Ref::Param(p), Context::Exit) => format!("{{{{workflow.parameters.{p}}}}}"),
+        // The hot cases (every step argument), without the formatter.
+        (Ref::Param(p), Context::Dag) => ["{{inputs.parameters.", p, "}}"].concat(),
+        (Ref::Param(p), Context::Exit) => ["{{workflow.parameters.", p, "}}"].concat(),
         (Ref::StepOutput { step, output }, _) => {
             format!("{{{{tasks.{step}.outputs.parameters.{output}}}}}")
         }

@@ -101,19 +101,26 @@ fn stage(tree: &Tree, foreign: &[String], dir: &Path, staging: &Path) -> Result<
     let fail_after: Option<usize> = std::env::var(FAIL_AFTER_ENV)
         .ok()
         .and_then(|v| v.parse().ok());
-    for (i, (rel, content)) in tree.iter().enumerate() {
-        if fail_after == Some(i) {
-            return Err(WriteError::Io(
-                staging.join(rel),
-                io::Error::other("injected failure"),
-            ));
-        }
-        let path = staging.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_at(parent))?;
-        }
-        fs::write(&path, content).map_err(io_at(&path))?;
+    // Directories first, each once; then the files, on all cores.
+    let mut dirs: Vec<PathBuf> = tree
+        .keys()
+        .filter_map(|rel| Path::new(rel).parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| staging.join(p))
+        .collect();
+    dirs.dedup();
+    for d in &dirs {
+        fs::create_dir_all(d).map_err(io_at(d))?;
     }
+    let files: Vec<(usize, (&String, &String))> = tree.iter().enumerate().collect();
+    let written = crate::par::map(&files, |&(i, (rel, content))| {
+        let path = staging.join(rel);
+        if fail_after.is_some_and(|n| i >= n) {
+            return Err(WriteError::Io(path, io::Error::other("injected failure")));
+        }
+        fs::write(&path, content).map_err(|e| WriteError::Io(path, e))
+    });
+    written.into_iter().collect::<Result<(), WriteError>>()?;
     for rel in foreign {
         let (from, to) = (dir.join(rel), staging.join(rel));
         if let Some(parent) = to.parent() {

@@ -238,7 +238,9 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<Node>, Diagnostic
 fn build(text: &str, file: FileId, multi: bool) -> Result<Builder, Diagnostic> {
     let mut builder = Builder {
         file,
-        stack: Vec::new(),
+        stack: Vec::with_capacity(16),
+        items: Vec::new(),
+        pairs: Vec::new(),
         anchors: Vec::new(),
         alias_budget: MAX_ALIAS_NODES,
         root: None,
@@ -283,12 +285,14 @@ enum Frame {
     Seq {
         anchor: usize,
         start: Span,
-        items: Vec<Node>,
+        /// Where its items start in [`Builder::items`].
+        first: usize,
     },
     Map {
         anchor: usize,
         start: Span,
-        entries: Vec<(Node, Node)>,
+        /// Where its entries start in [`Builder::pairs`].
+        first: usize,
         /// Entries from `<<` merge keys; explicit keys win, wherever they are.
         merged: Vec<(Node, Node)>,
         /// Scalar keys seen so far → index in `entries`.
@@ -336,6 +340,11 @@ impl KeyIndex {
 struct Builder {
     file: FileId,
     stack: Vec<Frame>,
+    /// The items of the open sequences, innermost last; each sequence takes
+    /// its own off the end when it closes, into a vector of exact size.
+    items: Vec<Node>,
+    /// The same for the entries of the open mappings.
+    pairs: Vec<(Node, Node)>,
     anchors: Vec<(usize, Node)>,
     alias_budget: usize,
     root: Option<Node>,
@@ -398,14 +407,14 @@ impl Builder {
                 self.push(Frame::Seq {
                     anchor,
                     start: at,
-                    items: Vec::new(),
+                    first: self.items.len(),
                 })?;
             }
             Event::MappingStart(anchor, _) => {
                 self.push(Frame::Map {
                     anchor,
                     start: at,
-                    entries: Vec::new(),
+                    first: self.pairs.len(),
                     merged: Vec::new(),
                     keys: KeyIndex::default(),
                     pending_key: None,
@@ -419,14 +428,10 @@ impl Builder {
                     Frame::Seq {
                         anchor,
                         start,
-                        mut items,
+                        first,
                     } => (
                         Node {
-                            // Trees live as long as the run: no growth slack.
-                            value: Value::Seq({
-                                items.shrink_to_fit();
-                                items
-                            }),
+                            value: Value::Seq(self.items.drain(first..).collect()),
                             span: Span { len: 1, ..start },
                         },
                         anchor,
@@ -434,17 +439,19 @@ impl Builder {
                     Frame::Map {
                         anchor,
                         start,
-                        mut entries,
+                        first,
                         merged,
                         keys,
                         ..
                     } => {
-                        for (k, v) in merged {
-                            if k.as_str().is_none_or(|t| keys.get(&entries, t).is_none()) {
-                                entries.push((k, v));
-                            }
-                        }
-                        entries.shrink_to_fit();
+                        let own = &self.pairs[first..];
+                        let merged: Vec<(Node, Node)> = merged
+                            .into_iter()
+                            .filter(|(k, _)| k.as_str().is_none_or(|t| keys.get(own, t).is_none()))
+                            .collect();
+                        let mut entries = Vec::with_capacity(own.len() + merged.len());
+                        entries.extend(self.pairs.drain(first..));
+                        entries.extend(merged);
                         (
                             Node {
                                 value: Value::Map(entries),
@@ -502,24 +509,26 @@ impl Builder {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq { .. }) => self.items.push(node),
             Some(Frame::Map {
-                entries,
+                first,
                 merged,
                 keys,
                 pending_key,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
-                Some(key) => insert_entry(entries, merged, keys, key, node)?,
+                Some(key) => insert_entry(&mut self.pairs, *first, merged, keys, key, node)?,
             },
         }
         Ok(())
     }
 }
 
+/// Add `key: value` to the open mapping whose entries are `pairs[first..]`.
 fn insert_entry(
-    entries: &mut Vec<(Node, Node)>,
+    pairs: &mut Vec<(Node, Node)>,
+    first: usize,
     merged: &mut Vec<(Node, Node)>,
     keys: &mut KeyIndex,
     key: Node,
@@ -553,6 +562,7 @@ fn insert_entry(
         }
         return Ok(());
     }
+    let entries = &pairs[first..];
     if let Some(first) = key
         .as_str()
         .and_then(|t| keys.get(entries, t))
@@ -567,8 +577,8 @@ fn insert_entry(
                 .help("remove one of the two entries"),
         );
     }
-    entries.push((key, value));
-    keys.added(entries);
+    pairs.push((key, value));
+    keys.added(&pairs[first..]);
     Ok(())
 }
 
