@@ -57,8 +57,9 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     if !dir.exists() {
         return Ok(out);
     }
+    // Walk the tree first, then read the files on all cores.
     let mut stack = vec![PathBuf::new()];
-    let mut seen = 0usize;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     while let Some(rel) = stack.pop() {
         for entry in fs::read_dir(dir.join(&rel))? {
             let entry = entry?;
@@ -74,32 +75,37 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
                 out.foreign.push(path);
                 continue;
             }
-            seen += 1;
-            if seen > MAX_FILES {
+            if files.len() == MAX_FILES {
                 return Err(std::io::Error::other(format!(
                     "more than {MAX_FILES} files; is this really an output directory?"
                 )));
             }
-            match fs::read(entry.path()) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) if is_generated(&text) => {
-                        out.generated.insert(path, normalize(&text));
-                    }
-                    _ => out.foreign.push(path),
-                },
-                Err(_) => out.foreign.push(path),
+            files.push((path, entry.path()));
+        }
+    }
+    let texts = crate::par::map(&files, |(_, full)| {
+        fs::read(full)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|text| is_generated(text))
+    });
+    for ((path, _), text) in files.into_iter().zip(texts) {
+        match text {
+            Some(text) => {
+                out.generated.insert(path, normalize(text));
             }
+            None => out.foreign.push(path),
         }
     }
     out.foreign.sort();
     Ok(out)
 }
 
-fn normalize(text: &str) -> String {
+fn normalize(text: String) -> String {
     if text.contains('\r') {
         text.replace("\r\n", "\n")
     } else {
-        text.to_string()
+        text
     }
 }
 
