@@ -160,23 +160,31 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         .iter()
         .map(|(id, f)| (id, f.text.as_str()))
         .collect();
-    let parsed = crate::par::map(&files, |(id, text)| (*id, yaml::parse(text, *id)));
-    for (file, result) in parsed {
+    // The chains (the bulk of a large spec) are deserialized there too;
+    // merging, which needs the whole spec, stays in file order.
+    let parsed = crate::par::map(&files, |(id, text)| {
+        let root = yaml::parse(text, *id);
+        let chains = root
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(Prepared::chains);
+        (*id, root, chains)
+    });
+    let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
+    for (file, result, chains) in parsed {
         match result {
             Ok(Some(root)) => {
-                loaded.trees.insert(file, std::sync::Arc::new(root));
+                let root = std::sync::Arc::new(root);
+                loaded.trees.insert(file, std::sync::Arc::clone(&root));
+                trees.push((file, root, Prepared { chains }));
             }
             Ok(None) => {}
             Err(d) => diags.push(d),
         }
     }
-    let trees: Vec<(FileId, std::sync::Arc<Node>)> = loaded
-        .trees
-        .iter()
-        .map(|(f, n)| (*f, std::sync::Arc::clone(n)))
-        .collect();
-    for (file, root) in &trees {
-        merge_file(&mut loaded, *file, root, &mut diags);
+    for (file, root, prepared) in trees {
+        merge_file(&mut loaded, file, &root, prepared, &mut diags);
     }
     load_prompts(&mut loaded, dir, &mut diags);
     loaded.failed = diags.has_errors();
@@ -201,7 +209,7 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
         Ok(Some(root)) => {
             let root = std::sync::Arc::new(root);
             loaded.trees.insert(file, std::sync::Arc::clone(&root));
-            merge_file(&mut loaded, file, &root, &mut diags);
+            merge_file(&mut loaded, file, &root, Prepared::default(), &mut diags);
         }
         Ok(None) => {}
         Err(d) => diags.push(d),
@@ -271,7 +279,33 @@ fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
     Ok(out)
 }
 
-fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagnostics) {
+/// Entries of a file's named sections already deserialized, in entry order
+/// (string keys only), or `None` to deserialize them while merging.
+#[derive(Default)]
+struct Prepared {
+    chains: Option<Vec<Result<crate::spec::Chain, Diagnostic>>>,
+}
+
+impl Prepared {
+    fn chains(root: &Node) -> Option<Vec<Result<crate::spec::Chain, Diagnostic>>> {
+        let entries = root.get("chains")?.as_map()?;
+        Some(
+            entries
+                .iter()
+                .filter(|(k, _)| k.as_str().is_some())
+                .map(|(k, v)| entry::<crate::spec::Chain>(v, k))
+                .collect(),
+        )
+    }
+}
+
+fn merge_file(
+    loaded: &mut Loaded,
+    file: FileId,
+    root: &Node,
+    mut prepared: Prepared,
+    diags: &mut Diagnostics,
+) {
     let Some(entries) = root.as_map() else {
         diags.push(
             Diagnostic::error(Code::InvalidValue, "a spec file is a mapping of sections")
@@ -303,18 +337,21 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
                 |l| &mut l.origins.runtime,
                 |l, r| l.spec.runtime = Some(r),
             ),
-            "images" => merge_named(loaded, file, &["images"], value, key, diags, |l| {
+            "images" => merge_named(loaded, file, &["images"], value, key, None, diags, |l| {
                 (&mut l.spec.images, &mut l.origins.images)
             }),
-            "vars" => merge_named(loaded, file, &["vars"], value, key, diags, |l| {
+            "vars" => merge_named(loaded, file, &["vars"], value, key, None, diags, |l| {
                 (&mut l.spec.vars, &mut l.origins.vars)
             }),
-            "agents" => merge_named(loaded, file, &["agents"], value, key, diags, |l| {
+            "agents" => merge_named(loaded, file, &["agents"], value, key, None, diags, |l| {
                 (&mut l.spec.agents, &mut l.origins.agents)
             }),
-            "chains" => merge_named(loaded, file, &["chains"], value, key, diags, |l| {
-                (&mut l.spec.chains, &mut l.origins.chains)
-            }),
+            "chains" => {
+                let ready = prepared.chains.take();
+                merge_named(loaded, file, &["chains"], value, key, ready, diags, |l| {
+                    (&mut l.spec.chains, &mut l.origins.chains)
+                });
+            }
             "parameters" => merge_parameters(loaded, file, value, key, diags),
             "concurrency" => merge_concurrency(loaded, file, value, key, diags),
             "events" => merge_events(loaded, file, value, key, diags),
@@ -343,17 +380,16 @@ fn merge_file(loaded: &mut Loaded, file: FileId, root: &Node, diags: &mut Diagno
 }
 
 fn section<T: DeserializeOwned>(value: &Node, key: &Node, diags: &mut Diagnostics) -> Option<T> {
+    entry(value, key).map_err(|d| diags.push(d)).ok()
+}
+
+/// Deserialize the section or named entry `key: value`.
+fn entry<T: DeserializeOwned>(value: &Node, key: &Node) -> Result<T, Diagnostic> {
     let de = de::NodeDeserializer {
         node: value,
         key_span: Some(key.span),
     };
-    match T::deserialize(de) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            diags.push(e.into_diagnostic());
-            None
-        }
-    }
+    T::deserialize(de).map_err(|e| e.into_diagnostic())
 }
 
 fn duplicate(
@@ -387,9 +423,11 @@ fn merge_named<T: DeserializeOwned>(
     path: &[&str],
     value: &Node,
     key: &Node,
+    ready: Option<Vec<Result<T, Diagnostic>>>,
     diags: &mut Diagnostics,
     slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
 ) {
+    let mut ready = ready.map(Vec::into_iter);
     let dotted = path.join(".");
     let section_name = path.last().copied().unwrap_or_default();
     if matches!(&value.value, yaml::Value::Scalar(s) if s.plain && s.text.is_empty()) {
@@ -406,7 +444,11 @@ fn merge_named<T: DeserializeOwned>(
     };
     for (k, v) in entries {
         let Some(name) = k.as_str() else { continue };
-        let Some(item) = section::<T>(v, k, diags) else {
+        let item = match ready.as_mut().and_then(Iterator::next) {
+            Some(result) => result.map_err(|d| diags.push(d)).ok(),
+            None => section::<T>(v, k, diags),
+        };
+        let Some(item) = item else {
             loaded.broken.insert(format!("{section_name}.{name}"));
             continue;
         };
@@ -588,6 +630,7 @@ fn merge_concurrency(
                 &["concurrency", "semaphores"],
                 v,
                 k,
+                None,
                 diags,
                 |l| {
                     let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
@@ -600,6 +643,7 @@ fn merge_concurrency(
                 &["concurrency", "mutexes"],
                 v,
                 k,
+                None,
                 diags,
                 |l| {
                     let c = l.spec.concurrency.get_or_insert_with(Concurrency::default);
@@ -652,10 +696,19 @@ fn merge_events(
                 |l| &mut l.origins.event_bus,
                 |l, b| l.spec.events.get_or_insert_with(Default::default).event_bus = Some(b),
             ),
-            "routes" => merge_named(loaded, file, &["events", "routes"], v, k, diags, |l| {
-                let events = l.spec.events.get_or_insert_with(Default::default);
-                (&mut events.routes, &mut l.origins.routes)
-            }),
+            "routes" => merge_named(
+                loaded,
+                file,
+                &["events", "routes"],
+                v,
+                k,
+                None,
+                diags,
+                |l| {
+                    let events = l.spec.events.get_or_insert_with(Default::default);
+                    (&mut events.routes, &mut l.origins.routes)
+                },
+            ),
             other => diags.push(unknown_key(other, k.span, EVENTS_KEYS)),
         }
     }
