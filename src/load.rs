@@ -283,11 +283,11 @@ fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 /// (string keys only), or `None` to deserialize them while merging.
 #[derive(Default)]
 struct Prepared {
-    chains: Option<Vec<Result<crate::spec::Chain, Diagnostic>>>,
+    chains: Option<Vec<Result<crate::spec::Chain, Box<Diagnostic>>>>,
 }
 
 impl Prepared {
-    fn chains(root: &Node) -> Option<Vec<Result<crate::spec::Chain, Diagnostic>>> {
+    fn chains(root: &Node) -> Option<Vec<Result<crate::spec::Chain, Box<Diagnostic>>>> {
         let entries = root.get("chains")?.as_map()?;
         Some(
             entries
@@ -337,18 +337,18 @@ fn merge_file(
                 |l| &mut l.origins.runtime,
                 |l, r| l.spec.runtime = Some(r),
             ),
-            "images" => merge_named(loaded, file, &["images"], value, key, None, diags, |l| {
+            "images" => merge_named(loaded, file, &["images"], (key, value), None, diags, |l| {
                 (&mut l.spec.images, &mut l.origins.images)
             }),
-            "vars" => merge_named(loaded, file, &["vars"], value, key, None, diags, |l| {
+            "vars" => merge_named(loaded, file, &["vars"], (key, value), None, diags, |l| {
                 (&mut l.spec.vars, &mut l.origins.vars)
             }),
-            "agents" => merge_named(loaded, file, &["agents"], value, key, None, diags, |l| {
+            "agents" => merge_named(loaded, file, &["agents"], (key, value), None, diags, |l| {
                 (&mut l.spec.agents, &mut l.origins.agents)
             }),
             "chains" => {
                 let ready = prepared.chains.take();
-                merge_named(loaded, file, &["chains"], value, key, ready, diags, |l| {
+                merge_named(loaded, file, &["chains"], (key, value), ready, diags, |l| {
                     (&mut l.spec.chains, &mut l.origins.chains)
                 });
             }
@@ -380,16 +380,16 @@ fn merge_file(
 }
 
 fn section<T: DeserializeOwned>(value: &Node, key: &Node, diags: &mut Diagnostics) -> Option<T> {
-    entry(value, key).map_err(|d| diags.push(d)).ok()
+    entry(value, key).map_err(|d| diags.push(*d)).ok()
 }
 
 /// Deserialize the section or named entry `key: value`.
-fn entry<T: DeserializeOwned>(value: &Node, key: &Node) -> Result<T, Diagnostic> {
+fn entry<T: DeserializeOwned>(value: &Node, key: &Node) -> Result<T, Box<Diagnostic>> {
     let de = de::NodeDeserializer {
         node: value,
         key_span: Some(key.span),
     };
-    T::deserialize(de).map_err(|e| e.into_diagnostic())
+    T::deserialize(de).map_err(|e| Box::new(e.into_diagnostic()))
 }
 
 fn duplicate(
@@ -421,9 +421,8 @@ fn merge_named<T: DeserializeOwned>(
     loaded: &mut Loaded,
     file: FileId,
     path: &[&str],
-    value: &Node,
-    key: &Node,
-    ready: Option<Vec<Result<T, Diagnostic>>>,
+    (key, value): (&Node, &Node),
+    ready: Option<Vec<Result<T, Box<Diagnostic>>>>,
     diags: &mut Diagnostics,
     slots: impl Fn(&mut Loaded) -> Slots<'_, T>,
 ) {
@@ -445,7 +444,7 @@ fn merge_named<T: DeserializeOwned>(
     for (k, v) in entries {
         let Some(name) = k.as_str() else { continue };
         let item = match ready.as_mut().and_then(Iterator::next) {
-            Some(result) => result.map_err(|d| diags.push(d)).ok(),
+            Some(result) => result.map_err(|d| diags.push(*d)).ok(),
             None => section::<T>(v, k, diags),
         };
         let Some(item) = item else {
@@ -628,8 +627,7 @@ fn merge_concurrency(
                 loaded,
                 file,
                 &["concurrency", "semaphores"],
-                v,
-                k,
+                (k, v),
                 None,
                 diags,
                 |l| {
@@ -641,8 +639,7 @@ fn merge_concurrency(
                 loaded,
                 file,
                 &["concurrency", "mutexes"],
-                v,
-                k,
+                (k, v),
                 None,
                 diags,
                 |l| {
@@ -700,8 +697,7 @@ fn merge_events(
                 loaded,
                 file,
                 &["events", "routes"],
-                v,
-                k,
+                (k, v),
                 None,
                 diags,
                 |l| {
