@@ -699,13 +699,31 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
     // Most strings are plain; a string with a line break never is.
     if plain_ok(s) {
         out.push_str(s);
-    } else if !inline && s.contains('\n') && block_ok(s) {
+        return;
+    }
+    // One pass for what decides between a block and the two quotings.
+    let (mut newline, mut control, mut single, mut double) = (false, false, false, false);
+    for &b in s.as_bytes() {
+        match b {
+            b'\n' => newline = true,
+            b'\'' => single = true,
+            b'"' => double = true,
+            _ => control |= b < 0x20 || b == 0x7f,
+        }
+    }
+    control |= newline || (!s.is_ascii() && s.chars().any(char::is_control));
+    if !inline && newline && block_ok(s) {
         write_literal_block(out, s, level);
-    } else if s.chars().any(char::is_control) || (s.contains('\'') && !s.contains('"')) {
+    } else if control || (single && !double) {
         write_double_quoted(out, s);
     } else {
         out.push('\'');
-        out.push_str(&s.replace('\'', "''"));
+        let mut parts = s.split('\'');
+        out.push_str(parts.next().unwrap_or_default());
+        for part in parts {
+            out.push_str("''");
+            out.push_str(part);
+        }
         out.push('\'');
     }
 }

@@ -2,34 +2,52 @@
 //! items are independent (parsing files, lowering chains, writing YAML).
 //! Results come back in input order, so output stays deterministic.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// Below this many items the work is done on the calling thread.
 const MIN_PARALLEL: usize = 64;
 
 /// `items.iter().map(f).collect()`, on up to `available_parallelism()` threads.
+///
+/// Work is handed out in small batches from a shared counter, so a thread
+/// slowed down by anything else on the machine simply takes fewer batches.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if threads < 2 || items.len() < MIN_PARALLEL {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        // The calling thread takes the first chunk; one new thread per other.
-        let mut parts = items.chunks(chunk);
-        let first = parts.next().unwrap_or_default();
-        let handles: Vec<_> = parts
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out: Vec<R> = Vec::with_capacity(items.len());
-        out.extend(first.iter().map(f));
+    let batch = (items.len() / (threads * 8)).max(1);
+    let next = AtomicUsize::new(0);
+    // Each worker returns its batches as (first index, results).
+    let work = || {
+        let mut done: Vec<(usize, Vec<R>)> = Vec::new();
+        loop {
+            let start = next.fetch_add(batch, Ordering::Relaxed);
+            if start >= items.len() {
+                return done;
+            }
+            let end = (start + batch).min(items.len());
+            done.push((start, items[start..end].iter().map(&f).collect()));
+        }
+    };
+    let mut batches = std::thread::scope(|scope| {
+        // The calling thread works too: one new thread per other core.
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut batches = work();
         for h in handles {
-            out.extend(
+            batches.extend(
                 h.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             );
         }
-        out
-    })
+        batches
+    });
+    batches.sort_unstable_by_key(|(start, _)| *start);
+    let mut out = Vec::with_capacity(items.len());
+    for (_, results) in batches {
+        out.extend(results);
+    }
+    out
 }
 
 #[cfg(test)]
