@@ -191,8 +191,11 @@ def main() -> None:
         h_peak = peak_rss(gnu_time, h_cmd(base / "hera-rss"))
         # On the up-to-date tree: --check, and a render with nothing to do.
         o_out, h_out = base / "orchctl-0", base / "hera-0"
-        check_times = [run(o_cmd(o_out) + ["--check"])[0] for _ in range(args.reps)]
-        noop_times = [run(o_cmd(o_out))[0] for _ in range(args.reps)]
+        # Alternated, like the two tools, so neither gets the other's slot.
+        check_times, noop_times = [], []
+        for _ in range(args.reps):
+            check_times.append(run(o_cmd(o_out) + ["--check"])[0])
+            noop_times.append(run(o_cmd(o_out))[0])
         o_files, o_bytes = tree_size(o_out)
         h_files, h_bytes = tree_size(h_out)
         if n == max(ns):

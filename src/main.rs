@@ -159,6 +159,11 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         );
         return INVALID;
     }
+    // With --check, read what is on disk while the spec compiles.
+    let on_disk = args.check.then(|| {
+        let out = args.out.clone();
+        std::thread::spawn(move || drift::read_dir(&out))
+    });
     let (loaded, compiled) = match ui.render(&args.pipelines) {
         Ok(both) => both,
         Err(code) => return code,
@@ -169,8 +174,11 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
     let loaded = std::mem::ManuallyDrop::new(loaded);
     ui.diagnostics(&loaded.sources, &compiled.warnings);
     let out = label(&args.out);
-    if args.check {
-        let disk = match drift::read_dir(&args.out) {
+    if let Some(on_disk) = on_disk {
+        let disk = on_disk
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let disk = match disk {
             Ok(d) => d,
             Err(e) => {
                 ui.error(&Diagnostic::error(
