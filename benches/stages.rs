@@ -1,6 +1,9 @@
 //! Criterion benches of each compiler stage on its own, so a regression shows
 //! up where it happens: `load` (files → spec), `resolve` (every check and
-//! default → model), `lower` (model → objects), `emit` (objects → YAML text).
+//! default → model), `lower` (model → typed objects), `emit` (typed objects →
+//! YAML text); then `compile` (resolve + lower + emit, keeping the objects),
+//! `render` (the same, each object written out and dropped: what `orchctl
+//! render` runs), `write` and `drift`.
 //!
 //! Two inputs: the reference platform (`pipelines/`) and a generated spec of
 //! `ORCHCTL_BENCH_N` projects (default 1000), the same content as
@@ -51,6 +54,10 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("compile", |b| {
         b.iter(|| orchctl::compile(black_box(&loaded)));
+    });
+    // What `orchctl render` runs: each object lowered, written out and dropped.
+    group.bench_function("render", |b| {
+        b.iter(|| orchctl::render(black_box(&loaded)));
     });
     // Writing: into a new directory each time. Nothing is deleted while this
     // is timed: on ext4 without a journal, files created soon after others

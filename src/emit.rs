@@ -60,7 +60,10 @@ impl Emitted {
     /// The object's file: the header, then its YAML.
     #[must_use]
     pub fn new(object: &Object) -> Self {
-        let mut text = header(&object.sources);
+        // Room for a typical manifest up front (a chain's is about 8 KiB), so
+        // the text is not copied as it grows; the rest is handed back after.
+        let mut text = String::with_capacity(16 * 1024);
+        text.push_str(&header(&object.sources));
         object.write_yaml(&mut text);
         text.shrink_to_fit();
         Self {
