@@ -406,49 +406,28 @@ impl Seq<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
+/// serde's sequence-like traits all write a block sequence.
+macro_rules! block_sequence {
+    ($($name:ident :: $method:ident),*) => {$(
+        impl ser::$name for Seq<'_> {
+            type Ok = ();
+            type Error = EmitError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), EmitError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EmitError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
+block_sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// A block mapping in progress.
 struct Map<'a> {
@@ -514,35 +493,27 @@ impl ser::SerializeMap for Map<'_> {
     }
 }
 
-impl ser::SerializeStruct for Map<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
+/// serde's two struct traits both write a block mapping of their fields.
+macro_rules! block_struct {
+    ($($name:ident),*) => {$(
+        impl ser::$name for Map<'_> {
+            type Ok = ();
+            type Error = EmitError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), EmitError> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), EmitError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Map<'_> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EmitError> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), EmitError> {
-        self.finish()
-    }
-}
+block_struct!(SerializeStruct, SerializeStructVariant);
 
 /// Writes a map key: strings as they are; numbers, booleans and characters
 /// as their text, the way JSON objects keep them.
