@@ -228,6 +228,21 @@ impl<'a> Node<'a> {
     }
 }
 
+/// The eight integer methods of a serde `Serializer`, each handing its value
+/// to `self.$write`, which writes its decimal text.
+macro_rules! integers {
+    ($write:ident) => {
+        integers!(@each $write:
+            serialize_i8 i8, serialize_i16 i16, serialize_i32 i32, serialize_i64 i64,
+            serialize_u8 u8, serialize_u16 u16, serialize_u32 u32, serialize_u64 u64);
+    };
+    (@each $write:ident: $($method:ident $ty:ty),*) => {$(
+        fn $method(self, v: $ty) -> Result<(), EmitError> {
+            self.$write(v)
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for Node<'a> {
     type Ok = ();
     type Error = EmitError;
@@ -242,30 +257,7 @@ impl<'a> ser::Serializer for Node<'a> {
     fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
         self.scalar(if v { "true" } else { "false" })
     }
-    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
-        self.display(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
-        self.display(v)
-    }
+    integers!(display);
     fn serialize_f32(self, v: f32) -> Result<(), EmitError> {
         // As JSON writes it: shortest round-trip form; NaN and infinities are null.
         self.display(serde_json::Value::from(v))
@@ -547,30 +539,7 @@ impl ser::Serializer for Key<'_> {
     fn serialize_bool(self, v: bool) -> Result<(), EmitError> {
         self.text(v)
     }
-    fn serialize_i8(self, v: i8) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), EmitError> {
-        self.text(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), EmitError> {
-        self.text(v)
-    }
+    integers!(text);
     fn serialize_f32(self, _: f32) -> Result<(), EmitError> {
         Err(Self::refuse())
     }
