@@ -138,12 +138,23 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         }
     };
     let display_dir = slash_path(dir);
-    // Read in parallel; add in order, so file ids follow the sorted paths.
-    let texts = crate::par::map(&files, |rel| read_text(&dir.join(rel)));
-    for (rel, text) in files.into_iter().zip(texts) {
+    // Each file is read and parsed on one thread (its chains, the bulk of a
+    // large spec, deserialized there too); merging, which needs the whole
+    // spec, stays in file order. File ids follow the sorted paths of the
+    // files that could be read, so a file parsed before an earlier one
+    // failed to read is parsed again under its real id (error path only).
+    let numbered: Vec<(usize, &PathBuf)> = files.iter().enumerate().collect();
+    let parsed = crate::par::map(&numbered, |&(i, rel)| {
+        let text = read_text(&dir.join(rel))?;
+        let parsed = parse_prepared(&text, FileId(i));
+        Ok::<_, String>((text, FileId(i), parsed))
+    });
+    drop(numbered);
+    let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
+    for (rel, read) in files.into_iter().zip(parsed) {
         let display = format!("{display_dir}/{}", slash_path(&rel));
-        let text = match text {
-            Ok(t) => t,
+        let (text, guess, parsed) = match read {
+            Ok(read) => read,
             Err(e) => {
                 diags.push(
                     Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
@@ -152,32 +163,18 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
                 continue;
             }
         };
+        let file = FileId(loaded.sources.len());
+        let (result, prepared) = if file == guess {
+            parsed
+        } else {
+            parse_prepared(&text, file)
+        };
         loaded.sources.add(display, rel, text);
-    }
-    // Files are independent: parse them in parallel, keep their order.
-    let files: Vec<(FileId, &str)> = loaded
-        .sources
-        .iter()
-        .map(|(id, f)| (id, f.text.as_str()))
-        .collect();
-    // The chains (the bulk of a large spec) are deserialized there too;
-    // merging, which needs the whole spec, stays in file order.
-    let parsed = crate::par::map(&files, |(id, text)| {
-        let root = yaml::parse(text, *id);
-        let chains = root
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .and_then(Prepared::chains);
-        (*id, root, chains)
-    });
-    let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
-    for (file, result, chains) in parsed {
         match result {
             Ok(Some(root)) => {
                 let root = std::sync::Arc::new(root);
                 loaded.trees.insert(file, std::sync::Arc::clone(&root));
-                trees.push((file, root, Prepared { chains }));
+                trees.push((file, root, prepared));
             }
             Ok(None) => {}
             Err(d) => diags.push(d),
@@ -218,15 +215,39 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
     (loaded, diags)
 }
 
+/// A spec file parsed, and its chains deserialized.
+type Parsed = (Result<Option<Node>, Diagnostic>, Prepared);
+
+fn parse_prepared(text: &str, file: FileId) -> Parsed {
+    let root = yaml::parse(text, file);
+    let chains = root
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .and_then(Prepared::chains);
+    (root, Prepared { chains })
+}
+
+/// A file's text: opened once, its size checked on the open file.
 fn read_text(path: &Path) -> Result<String, String> {
-    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_FILE_BYTES {
+    use std::io::Read;
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_FILE_BYTES {
         return Err(format!(
-            "{} bytes is over the {MAX_FILE_BYTES}-byte limit",
-            meta.len()
+            "{len} bytes is over the {MAX_FILE_BYTES}-byte limit"
         ));
     }
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "{} bytes is over the {MAX_FILE_BYTES}-byte limit",
+            bytes.len()
+        ));
+    }
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 

@@ -1373,6 +1373,33 @@ fn load_and_resolve_errors_of_different_files_are_reported_together() {
     ]);
 }
 
+#[test]
+fn a_file_that_cannot_be_read_does_not_move_the_errors_of_later_files() {
+    // Files are read and parsed in parallel under the id they would have if
+    // every read succeeded; after an unreadable file, later files are parsed
+    // again under their real id, so their errors still point at them.
+    Outcome::with(|dir| {
+        std::fs::write(dir.join("0-binary.yaml"), b"\xff\xfe agents: {}\n").unwrap();
+        write(
+            dir,
+            "platform.yaml",
+            &edit(MINIMAL, "agent: author", "agent: autor"),
+        );
+        write(
+            dir,
+            "extra.yaml",
+            "agents:\n  reviewer:\n    prompt: p\n    modle: m\n",
+        );
+        write(dir, "z.yaml", "vars:\n  x: [1\n");
+    })
+    .only(&[
+        "pipelines/extra.yaml:4:5: error[E002]: unknown field `modle`",
+        "pipelines/platform.yaml:30:16: error[E010]: unknown agent `autor`",
+        "pipelines/z.yaml:2:8: error[E001]: invalid YAML: while parsing a flow sequence, expected ',' or ']'",
+        "error[E029]: cannot read `pipelines/0-binary.yaml`: not UTF-8 text",
+    ]);
+}
+
 // ------------------------------------------------------------ paths
 
 #[test]
