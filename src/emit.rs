@@ -84,17 +84,28 @@ pub fn tree(emitted: Vec<Emitted>) -> Tree {
         all_sources.extend(e.sources);
         tree.insert(e.path, e.text);
     }
-    all_sources.sort();
-    all_sources.dedup();
+    let text = kustomization(tree.keys().map(String::as_str), all_sources);
+    tree.insert(KUSTOMIZATION.into(), text);
+    tree
+}
+
+/// The path of the file listing every other.
+pub const KUSTOMIZATION: &str = "kustomization.yaml";
+
+/// The text of `kustomization.yaml` listing `paths` (in order), generated
+/// from every file of `sources`.
+#[must_use]
+pub fn kustomization<'a>(paths: impl Iterator<Item = &'a str>, mut sources: Vec<String>) -> String {
+    sources.sort();
+    sources.dedup();
     let kustomization = Kustomization {
         api_version: "kustomize.config.k8s.io/v1beta1",
         kind: "Kustomization",
-        resources: tree.keys().map(String::as_str).collect(),
+        resources: paths.collect(),
     };
-    let mut text = header(&all_sources);
+    let mut text = header(&sources);
     write_document(&mut text, &kustomization);
-    tree.insert("kustomization.yaml".into(), text);
-    tree
+    text
 }
 
 /// `kustomization.yaml`: every generated file, so `kubectl apply -k` takes

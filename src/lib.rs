@@ -101,26 +101,77 @@ pub struct Rendered {
 /// # Errors
 /// Every diagnostic found, when at least one is an error.
 pub fn render(loaded: &Loaded) -> Result<Rendered, Diagnostics> {
+    let (model, files, warnings) = render_each(loaded, |file| file)?;
+    Ok(Rendered {
+        model,
+        tree: emit::tree(files),
+        warnings,
+    })
+}
+
+/// What [`render_staged`] made. The files are in the stage, not in memory.
+#[derive(Debug)]
+pub struct Staged {
+    pub model: Model,
+    /// How many files were written, `kustomization.yaml` included.
+    pub files: usize,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// [`render`] into an output directory that holds no files yet: each file
+/// is written into `stage` as soon as it is made, on the core that made it,
+/// and its text dropped at once, so a large spec's output never sits in
+/// memory. Nothing is visible until [`write::Stage::finish`]; a write error
+/// is reported there.
+///
+/// # Errors
+/// Every diagnostic found, when at least one is an error.
+pub fn render_staged(loaded: &Loaded, stage: &write::Stage) -> Result<Staged, Diagnostics> {
+    let (model, written, warnings) = render_each(loaded, |file| {
+        stage.write(&file.path, &file.text);
+        (file.path, file.sources)
+    })?;
+    let mut sources = Vec::new();
+    let mut paths = Vec::with_capacity(written.len());
+    for (path, from) in written {
+        paths.push(path);
+        sources.extend(from);
+    }
+    stage.write(
+        emit::KUSTOMIZATION,
+        &emit::kustomization(paths.iter().map(String::as_str), sources),
+    );
+    Ok(Staged {
+        model,
+        files: paths.len() + 1,
+        warnings,
+    })
+}
+
+/// Resolve, lower and emit: `each` gets every file as soon as it is made
+/// (on the core that made it); the results come back in path order.
+fn render_each<T: Send>(
+    loaded: &Loaded,
+    each: impl Fn(emit::Emitted) -> T + Sync,
+) -> Result<(Model, Vec<T>, Diagnostics), Diagnostics> {
     let (model, mut diags) = model::resolve(loaded);
     let Some(model) = model else {
         return Err(diags);
     };
-    let emitted = lower::lower_with(&model, |object| {
-        (emit::Emitted::new(&object), too_large(&object))
+    let made = lower::lower_with(&model, |object| {
+        let error = too_large(&object);
+        (each(emit::Emitted::new(&object)), error)
     });
-    let mut files = Vec::with_capacity(emitted.len());
-    for (file, error) in emitted {
+    let mut files = Vec::with_capacity(made.len());
+    for (file, error) in made {
         files.push(file);
         diags.0.extend(error);
     }
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok(Rendered {
-        model,
-        tree: emit::tree(files),
-        warnings: diags,
-    })
+    Ok((model, files, diags))
 }
 
 /// The error for a ConfigMap over Kubernetes' size limit.
@@ -161,6 +212,16 @@ pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) 
 pub fn render_dir(pipelines: &Path) -> (Loaded, Result<Rendered, Diagnostics>) {
     let (loaded, diags) = load::load_dir(pipelines);
     let result = with_load_diagnostics(diags, render(&loaded), |r| &mut r.warnings);
+    (loaded, result)
+}
+
+/// [`render_staged`] of the spec files under `pipelines`.
+pub fn render_dir_staged(
+    pipelines: &Path,
+    stage: &write::Stage,
+) -> (Loaded, Result<Staged, Diagnostics>) {
+    let (loaded, diags) = load::load_dir(pipelines);
+    let result = with_load_diagnostics(diags, render_staged(&loaded, stage), |r| &mut r.warnings);
     (loaded, result)
 }
 

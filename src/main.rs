@@ -159,6 +159,15 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         );
         return INVALID;
     }
+    let out = label(&args.out);
+    if !args.check {
+        // Into an empty output directory, files are written as they are made.
+        match write::Stage::fresh(&args.out) {
+            Ok(Some(stage)) => return render_staged(ui, args, stage, &out),
+            Ok(None) => {}
+            Err(e) => return write_error(ui, &out, &e),
+        }
+    }
     // With --check, read what is on disk while the spec compiles.
     let on_disk = args.check.then(|| {
         let out = args.out.clone();
@@ -173,7 +182,6 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
     let compiled = std::mem::ManuallyDrop::new(compiled);
     let loaded = std::mem::ManuallyDrop::new(loaded);
     ui.diagnostics(&loaded.sources, &compiled.warnings);
-    let out = label(&args.out);
     if let Some(on_disk) = on_disk {
         let disk = on_disk
             .join()
@@ -230,15 +238,40 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
             ui.error(&conflict(&out, &paths));
             INVALID
         }
-        Err(e @ WriteError::Io(..)) => {
-            ui.error(
-                &Diagnostic::error(Code::Io, format!("cannot write `{out}`: {e}")).help(format!(
-                    "nothing was changed; check permissions and free space where `{out}` lives"
-                )),
-            );
-            INVALID
-        }
+        Err(e @ WriteError::Io(..)) => write_error(ui, &out, &e),
     }
+}
+
+/// `render` into an empty output directory: see [`orchctl::render_staged`].
+fn render_staged(ui: &Ui, args: &RenderArgs, stage: write::Stage, out: &str) -> u8 {
+    let (loaded, staged) = match ui.report(orchctl::render_dir_staged(&args.pipelines, &stage)) {
+        Ok(both) => both,
+        // Dropping the stage removes what it had written.
+        Err(code) => return code,
+    };
+    // As in `render`: the process ends here, the OS takes the memory back.
+    let loaded = std::mem::ManuallyDrop::new(loaded);
+    let staged = std::mem::ManuallyDrop::new(staged);
+    ui.diagnostics(&loaded.sources, &staged.warnings);
+    match stage.finish() {
+        Ok(()) => {
+            let files = staged.files;
+            ui.note(&format!(
+                "wrote {out}/: {files} files ({files} added, 0 changed, 0 removed)"
+            ));
+            OK
+        }
+        Err(e) => write_error(ui, out, &e),
+    }
+}
+
+fn write_error(ui: &Ui, out: &str, e: &WriteError) -> u8 {
+    ui.error(
+        &Diagnostic::error(Code::Io, format!("cannot write `{out}`: {e}")).help(format!(
+            "nothing was changed; check permissions and free space where `{out}` lives"
+        )),
+    );
+    INVALID
 }
 
 fn conflict(out: &str, paths: &[String]) -> Diagnostic {

@@ -9,6 +9,8 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::drift::{self, Drift};
 use crate::emit::Tree;
@@ -51,14 +53,7 @@ const FAIL_AFTER_ENV: &str = "ORCHCTL_TEST_FAIL_AFTER_WRITES";
 /// # Errors
 /// Conflicting foreign files, or an I/O error (the old tree is then intact).
 pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, WriteError> {
-    // Write through a symlinked output directory, never replace the link.
-    let resolved;
-    let dir = if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
-        resolved = fs::canonicalize(dir).map_err(io_at(dir))?;
-        resolved.as_path()
-    } else {
-        dir
-    };
+    let dir = &through_link(dir)?;
     recover(dir);
     let disk = drift::read_dir(dir).map_err(|e| WriteError::Io(dir.to_path_buf(), e))?;
     let drift = drift::compare_with(tree, &disk, label, false);
@@ -75,6 +70,144 @@ pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, Write
         return Err(e);
     }
     Ok(Outcome::Written(drift))
+}
+
+/// Write through a symlinked output directory, never replace the link.
+fn through_link(dir: &Path) -> Result<PathBuf, WriteError> {
+    if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::canonicalize(dir).map_err(io_at(dir))
+    } else {
+        Ok(dir.to_path_buf())
+    }
+}
+
+/// A new tree written file by file while the spec compiles, for an output
+/// directory that holds no files yet: with nothing to compare and nothing to
+/// keep, each file can go to disk as soon as it is made. The files land in a
+/// staging directory beside the output directory; nothing is visible until
+/// [`Stage::finish`] renames it into place, and a stage dropped unfinished
+/// (a compile error) removes it. A process killed meanwhile leaves only the
+/// hidden staging directory, which the next run removes.
+#[derive(Debug)]
+pub struct Stage {
+    dir: PathBuf,
+    staging: PathBuf,
+    fail_after: Option<usize>,
+    started: AtomicUsize,
+    /// The first write that failed; later writes are skipped.
+    error: Mutex<Option<WriteError>>,
+    finished: bool,
+}
+
+impl Stage {
+    /// A stage for `dir` if it is absent or an empty directory; `None` if it
+    /// holds anything, when the new tree must be compared with it and files
+    /// orchctl did not write kept ([`write_tree`]).
+    ///
+    /// # Errors
+    /// An I/O error reading `dir` or creating the staging directory.
+    pub fn fresh(dir: &Path) -> Result<Option<Self>, WriteError> {
+        let dir = through_link(dir)?;
+        recover(&dir);
+        match fs::read_dir(&dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Ok(None);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(WriteError::Io(dir, e)),
+        }
+        let staging = sibling(&dir, "staging");
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
+        }
+        fs::create_dir_all(&staging).map_err(io_at(&staging))?;
+        Ok(Some(Self {
+            dir,
+            staging,
+            fail_after: fail_after(),
+            started: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            finished: false,
+        }))
+    }
+
+    /// Write the file `rel` of the new tree (from any thread). An error is
+    /// kept for [`Stage::finish`].
+    pub fn write(&self, rel: &str, text: &str) {
+        if self.failed() {
+            return;
+        }
+        let n = self.started.fetch_add(1, Ordering::Relaxed);
+        let path = self.staging.join(rel);
+        let written = if self.fail_after.is_some_and(|after| n >= after) {
+            Err(io::Error::other("injected failure"))
+        } else {
+            fs::write(&path, text).or_else(|e| match path.parent() {
+                Some(parent) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(parent).and_then(|()| fs::write(&path, text))
+                }
+                _ => Err(e),
+            })
+        };
+        if let Err(e) = written {
+            self.error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert(WriteError::Io(path, e));
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Put the new tree in place.
+    ///
+    /// # Errors
+    /// The first write that failed, or the rename; the output directory is
+    /// then as it was, and the staging directory removed.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        let error = self
+            .error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(e) = error {
+            return Err(e);
+        }
+        // Renaming onto an empty directory replaces it atomically on Unix;
+        // elsewhere the empty directory goes first.
+        fs::rename(&self.staging, &self.dir)
+            .or_else(|e| {
+                if fs::remove_dir(&self.dir).is_ok() {
+                    fs::rename(&self.staging, &self.dir)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(io_at(&self.dir))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+fn fail_after() -> Option<usize> {
+    std::env::var(FAIL_AFTER_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
@@ -98,9 +231,7 @@ fn stage(tree: &Tree, foreign: &[String], dir: &Path, staging: &Path) -> Result<
         fs::remove_dir_all(staging).map_err(io_at(staging))?;
     }
     fs::create_dir_all(staging).map_err(io_at(staging))?;
-    let fail_after: Option<usize> = std::env::var(FAIL_AFTER_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let fail_after = fail_after();
     // Directories first, each once; then the files, on all cores.
     let mut dirs: Vec<PathBuf> = tree
         .keys()

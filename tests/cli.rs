@@ -1394,7 +1394,21 @@ fn a_symlinked_output_directory_is_written_through() {
     let t = Test::new();
     std::fs::create_dir(t.join("real")).unwrap();
     std::os::unix::fs::symlink("real", t.join("generated")).unwrap();
+    // The first render fills the empty target as it compiles; the second
+    // compares with what is there.
     t.arg("render").run().status(0);
+    assert!(
+        std::fs::symlink_metadata(t.join("generated"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "generated is still a symlink after the first render"
+    );
+    assert_eq!(
+        common::snapshot_dir(&t.join("real")),
+        common::snapshot_dir(&root().join("generated")),
+        "the symlink's target holds the whole tree"
+    );
     t.edit(PLATFORM, LIMIT_12, LIMIT_20);
     t.arg("render").run().status(0);
     let meta = std::fs::symlink_metadata(t.join("generated")).unwrap();
@@ -1407,6 +1421,39 @@ fn a_symlinked_output_directory_is_written_through() {
             .contains("\n  agents: '20'\n"),
         "the symlink's target holds the new tree"
     );
+}
+
+#[test]
+fn a_first_render_writes_the_same_tree_as_any_other() {
+    // Into a missing or an empty directory, files go to disk as they are
+    // made; into a directory holding anything, the tree is compared first.
+    // The result is the same tree, byte for byte, and the same report.
+    let expected = common::snapshot_dir(&root().join("generated"));
+    let report = format!(
+        "wrote generated/: {} files ({} added, 0 changed, 0 removed)\n",
+        files(),
+        files()
+    );
+    for setup in ["missing", "empty", "empty subdirectory"] {
+        let t = Test::new();
+        match setup {
+            "empty" => std::fs::create_dir(t.join("generated")).unwrap(),
+            "empty subdirectory" => std::fs::create_dir_all(t.join("generated/rbac")).unwrap(),
+            _ => {}
+        }
+        t.arg("render").run().status(0).stderr_is(&report);
+        assert_eq!(
+            common::snapshot_dir(&t.join("generated")),
+            expected,
+            "{setup}"
+        );
+        let hidden: Vec<String> = std::fs::read_dir(t.join("."))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".generated."))
+            .collect();
+        assert_eq!(hidden, Vec::<String>::new(), "{setup}: staging left behind");
+    }
 }
 
 #[test]

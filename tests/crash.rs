@@ -264,6 +264,89 @@ fn killed_render_leaves_old_or_new_tree() {
     );
 }
 
+#[test]
+fn killed_first_render_leaves_nothing_or_the_new_tree() {
+    // Into a missing output directory, files are written into a hidden
+    // staging directory as the spec compiles, and it is renamed into place
+    // at the end: killed at any moment, there is no output or all of it.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pipelines");
+    spec_gen::generate(150, &spec, 0);
+    let reference = dir.path().join("expected");
+    let start = Instant::now();
+    assert_ok(&orchctl(&spec, &reference, None), "render");
+    let window = (start.elapsed().as_micros() as u64 * 5 / 4).max(1);
+    let tree = common::snapshot_dir(&reference);
+    let out = dir.path().join("generated");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut rng = XorShift(seed);
+    let (mut nothing, mut whole) = (0, 0);
+    for i in 0..12 {
+        let delay = Duration::from_micros(rng.next() % window);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+            .args(["render", "--pipelines"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .env_remove(FAIL_AFTER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        if out.exists() {
+            assert_eq!(
+                common::snapshot_dir(&out),
+                tree,
+                "iteration {i} (killed after {delay:?}, seed {seed}): a partial tree"
+            );
+            whole += 1;
+        } else {
+            nothing += 1;
+        }
+        // The next render cleans up what the killed one left.
+        std::fs::remove_dir_all(&out).ok();
+        assert_ok(&orchctl(&spec, &out, None), "render after a kill");
+        assert_eq!(common::snapshot_dir(&out), tree, "iteration {i}");
+        assert_eq!(leftovers(&out), Vec::<String>::new(), "iteration {i}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    eprintln!("12 kills of a first render: nothing {nothing}, the whole tree {whole}");
+}
+
+#[test]
+fn a_first_render_that_fails_late_leaves_nothing() {
+    // The agents ConfigMap over its size limit is found only once every
+    // other file has been made and staged: the staged files go with it.
+    let s = reference_scratch();
+    let prompt = "x".repeat(600 * 1024);
+    std::fs::write(
+        s.old.join("zz-big.yaml"),
+        format!(
+            "agents:\n  big-a: {{prompt: {prompt}, model: m, cli: claude}}\n  big-b: {{prompt: {prompt}, model: m, cli: claude}}\n"
+        ),
+    )
+    .unwrap();
+    let output = orchctl(&s.old, &s.out, None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E032]: ConfigMap `controller-agents` would hold"),
+        "{stderr}"
+    );
+    assert!(
+        !s.out.exists(),
+        "a failed first render left {}",
+        s.out.display()
+    );
+    assert_eq!(leftovers(&s.out), Vec::<String>::new());
+}
+
 /// Files without the orchctl header are never deleted or overwritten, even
 /// where orchctl would write, and even by a render that fails.
 #[test]
