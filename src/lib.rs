@@ -149,6 +149,111 @@ pub fn render_staged(loaded: &Loaded, stage: &write::Stage) -> Result<Staged, Di
     })
 }
 
+/// A file of a new tree, compared with the output directory as soon as it
+/// was made.
+#[derive(Debug)]
+pub struct Compared {
+    pub path: String,
+    /// Whether the output directory holds exactly this file already.
+    pub unchanged: bool,
+    /// Its text; dropped at once (`None`) for an unchanged file unless the
+    /// caller asked to keep every text.
+    pub text: Option<String>,
+}
+
+/// What [`render_against`] made.
+#[derive(Debug)]
+pub struct Checked {
+    pub model: Model,
+    /// Every file of the new tree, `kustomization.yaml` included, in path
+    /// order.
+    pub files: Vec<Compared>,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+impl Checked {
+    /// Whether every file of the new tree is already on disk as it is.
+    #[must_use]
+    pub fn all_unchanged(&self) -> bool {
+        self.files.iter().all(|f| f.unchanged)
+    }
+
+    /// The paths of the new tree, in order.
+    #[must_use]
+    pub fn paths(&self) -> Vec<&str> {
+        self.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    /// The whole new tree; the text of a file dropped as unchanged is taken
+    /// from `generated` (what is on disk). The files are taken out of `self`.
+    #[must_use]
+    pub fn take_tree(&mut self, generated: &Tree) -> Tree {
+        std::mem::take(&mut self.files)
+            .into_iter()
+            .map(|f| {
+                let text = f
+                    .text
+                    .or_else(|| generated.get(&f.path).cloned())
+                    .unwrap_or_default();
+                (f.path, text)
+            })
+            .collect()
+    }
+}
+
+/// [`render`] against an output directory: `unchanged(path, text)` tells,
+/// on the core that made the file and as soon as it is made, whether the
+/// directory holds it already. With `keep` false the text of an unchanged
+/// file is dropped at once, so when nothing changed (the common case of
+/// `render --check` in pre-commit and CI) the new tree never sits in memory.
+///
+/// # Errors
+/// Every diagnostic found, when at least one is an error.
+pub fn render_against(
+    loaded: &Loaded,
+    unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
+    keep: bool,
+) -> Result<Checked, Diagnostics> {
+    let compare = |path: String, text: String| {
+        let unchanged = unchanged(&path, &text);
+        Compared {
+            path,
+            unchanged,
+            text: (keep || !unchanged).then_some(text),
+        }
+    };
+    let (model, made, warnings) =
+        render_each(loaded, |file| (compare(file.path, file.text), file.sources))?;
+    let mut sources = Vec::new();
+    let mut files = Vec::with_capacity(made.len() + 1);
+    for (file, from) in made {
+        files.push(file);
+        sources.extend(from);
+    }
+    let kustomization = emit::kustomization(files.iter().map(|f| f.path.as_str()), sources);
+    let at = files.partition_point(|f| f.path.as_str() < emit::KUSTOMIZATION);
+    files.insert(at, compare(emit::KUSTOMIZATION.to_string(), kustomization));
+    Ok(Checked {
+        model,
+        files,
+        warnings,
+    })
+}
+
+/// [`render_against`] of the spec files under `pipelines`.
+pub fn render_dir_against(
+    pipelines: &Path,
+    unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
+    keep: bool,
+) -> (Loaded, Result<Checked, Diagnostics>) {
+    let (loaded, diags) = load::load_dir(pipelines);
+    let result = with_load_diagnostics(diags, render_against(&loaded, unchanged, keep), |r| {
+        &mut r.warnings
+    });
+    (loaded, result)
+}
+
 /// Resolve, lower and emit: `each` gets every file as soon as it is made
 /// (on the core that made it); the results come back in path order.
 fn render_each<T: Send>(

@@ -97,10 +97,6 @@ impl Ui {
     }
 
     /// [`Ui::compile`] for `render`: the output tree without the objects.
-    fn render(&self, pipelines: &Path) -> Result<(orchctl::Loaded, orchctl::Rendered), u8> {
-        self.report(orchctl::render_dir(pipelines))
-    }
-
     fn report<T>(
         &self,
         (loaded, result): (orchctl::Loaded, Result<T, orchctl::Diagnostics>),
@@ -168,26 +164,32 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
             Err(e) => return write_error(ui, &out, &e),
         }
     }
-    // With --check, read what is on disk while the spec compiles.
-    let on_disk = args.check.then(|| {
-        let out = args.out.clone();
-        std::thread::spawn(move || drift::read_dir(&out))
-    });
-    let (loaded, compiled) = match ui.render(&args.pipelines) {
+    // Each file is compared with the one on disk as soon as it is made;
+    // `--check` keeps only the texts that differ.
+    let unchanged = |path: &str, text: &str| drift::holds(&args.out, path, text);
+    let (loaded, checked) = match ui.report(orchctl::render_dir_against(
+        &args.pipelines,
+        &unchanged,
+        !args.check,
+    )) {
         Ok(both) => both,
         Err(code) => return code,
     };
     // The process ends after this command: leave the large trees to the OS
     // rather than freeing them piece by piece (a tenth of a large render).
-    let compiled = std::mem::ManuallyDrop::new(compiled);
     let loaded = std::mem::ManuallyDrop::new(loaded);
-    ui.diagnostics(&loaded.sources, &compiled.warnings);
-    if let Some(on_disk) = on_disk {
-        let disk = on_disk
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let disk = match disk {
-            Ok(d) => d,
+    let mut checked = std::mem::ManuallyDrop::new(checked);
+    ui.diagnostics(&loaded.sources, &checked.warnings);
+    let files = checked.files.len();
+    if checked.all_unchanged() && !drift::holds_others(&args.out, &checked.paths()) {
+        ui.note(&format!("{out}/ is up to date ({files} files)"));
+        return OK;
+    }
+    // Something differs: read the directory whole (for `--check`, the texts
+    // dropped as unchanged are taken from it).
+    let disk = if args.check {
+        match drift::read_dir(&args.out) {
+            Ok(disk) => disk,
             Err(e) => {
                 ui.error(&Diagnostic::error(
                     Code::Io,
@@ -195,18 +197,21 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
                 ));
                 return INVALID;
             }
-        };
-        let disk = std::mem::ManuallyDrop::new(disk);
-        let drift = std::mem::ManuallyDrop::new(drift::compare(&compiled.tree, &disk, &out));
+        }
+    } else {
+        // Every text was kept; `write_tree` reads the directory itself.
+        drift::OnDisk::default()
+    };
+    let disk = std::mem::ManuallyDrop::new(disk);
+    let tree = std::mem::ManuallyDrop::new(checked.take_tree(&disk.generated));
+    if args.check {
+        let drift = std::mem::ManuallyDrop::new(drift::compare(&tree, &disk, &out));
         if !drift.conflicts.is_empty() {
             ui.error(&conflict(&out, &drift.conflicts));
             return INVALID;
         }
         if drift.is_clean() {
-            ui.note(&format!(
-                "{out}/ is up to date ({} files)",
-                compiled.tree.len()
-            ));
+            ui.note(&format!("{out}/ is up to date ({files} files)"));
             return OK;
         }
         let _ = std::io::stdout().lock().write_all(drift.diff.as_bytes());
@@ -218,9 +223,7 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         ));
         return DRIFT;
     }
-    let written = write::write_tree(&compiled.tree, &args.out, &out);
-    let files = compiled.tree.len();
-    match written {
+    match write::write_tree(&tree, &args.out, &out) {
         Ok(Outcome::Unchanged) => {
             ui.note(&format!("{out}/ is up to date ({files} files)"));
             OK

@@ -667,6 +667,32 @@ fn crlf_line_endings_in_generated_files_are_not_drift() {
 // 6. A foreign file where orchctl would write.
 
 #[test]
+fn a_symlink_to_the_very_same_text_is_still_in_the_way() {
+    // Each file is compared as soon as it is made; a link at its path is the
+    // user's, even when it points at exactly what orchctl would write.
+    let t = Test::new();
+    t.arg("render").run().status(0);
+    let rel = "generated/workflowtemplates/delivery.yaml";
+    std::fs::rename(t.join(rel), t.join("delivery.yaml")).unwrap();
+    std::os::unix::fs::symlink(t.join("delivery.yaml"), t.join(rel)).unwrap();
+    let conflict =
+        format!("error[E030]: orchctl would overwrite files it did not generate: {rel}\n");
+    for args in [&["render", "--check"][..], &["render"][..]] {
+        t.args(args.iter().copied())
+            .run()
+            .status(1)
+            .stdout_is_empty()
+            .stderr_contains(&conflict);
+    }
+    assert!(
+        std::fs::symlink_metadata(t.join(rel))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
 fn a_foreign_file_in_the_way_is_a_conflict() {
     let t = Test::new();
     t.arg("render").run().status(0);
