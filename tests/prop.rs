@@ -1,7 +1,7 @@
 //! Property tests: randomly generated *valid* specs always compile, to
 //! schema-valid and deterministic output; the spec survives a round trip
 //! through orchctl's YAML writer and loader; and through the binary, `render`
-//! then `render --check` exits 0.
+//! then `render --check` exits 0 and a second `render` writes nothing.
 //!
 //! Also the regression tests for inputs the fuzzer (`fuzz/`) found.
 
@@ -606,6 +606,14 @@ fn check_spec(spec: &Spec) {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+    // A second render finds every file already there and writes nothing.
+    let again = run(false);
+    assert!(
+        again.status.code() == Some(0)
+            && String::from_utf8_lossy(&again.stderr).contains("is up to date"),
+        "render after render: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     // The files on disk are what the library compiled (up to the header).
     let on_disk: BTreeMap<String, String> = common::snapshot_dir(&out)
         .into_iter()
@@ -673,7 +681,7 @@ fn minimal_shape() {
 #[test]
 fn fuzz_corpus_never_panics() {
     let dir = common::root().join("fuzz/corpus/load");
-    let mut n = 0;
+    let (mut n, mut compiled_seeds) = (0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
@@ -684,10 +692,28 @@ fn fuzz_corpus_never_panics() {
         for d in &diags.0 {
             let _ = d.render(&loaded.sources, false);
         }
-        let _ = orchctl::compile(&loaded);
+        // As in the fuzz target: the streaming render makes the same tree.
+        let compared = orchctl::render_against(&loaded, &|_, text| text.len() % 2 == 0, false);
+        match orchctl::compile(&loaded) {
+            Ok(compiled) => {
+                let from_disk: orchctl::Tree = compiled
+                    .tree
+                    .iter()
+                    .filter(|(_, text)| text.len() % 2 == 0)
+                    .map(|(p, t)| (p.clone(), t.clone()))
+                    .collect();
+                let tree = compared
+                    .expect("render_against failed")
+                    .take_tree(&from_disk);
+                assert_eq!(tree, compiled.tree, "{}", path.display());
+                compiled_seeds += 1;
+            }
+            Err(_) => assert!(compared.is_err(), "{}", path.display()),
+        }
         n += 1;
     }
     assert!(n >= 10, "the seed corpus is missing ({n} files)");
+    assert!(compiled_seeds >= 2, "{compiled_seeds} seeds compile");
 }
 
 /// JSON values with the strings YAML readers misread: keywords, numbers,

@@ -13,8 +13,19 @@ fuzz_target!(|data: &[u8]| {
     for d in &diags.0 {
         let _ = d.render(&loaded.sources, false);
     }
+    // A render that streams each file out as it is made (`render`,
+    // `render --check`) makes the same tree as `compile`, or fails the same.
+    let compared = orchctl::render_against(&loaded, &|_, text| text.len() % 2 == 0, false);
     match orchctl::compile(&loaded) {
         Ok(compiled) => {
+            let mut compared = compared.expect("compile succeeded, render_against failed");
+            let from_disk: orchctl::Tree = compiled
+                .tree
+                .iter()
+                .filter(|(_, text)| text.len() % 2 == 0)
+                .map(|(p, t)| (p.clone(), t.clone()))
+                .collect();
+            assert_eq!(compared.take_tree(&from_disk), compiled.tree);
             // Whatever compiles must emit text that orchctl reads back.
             for text in compiled.tree.values() {
                 assert!(orchctl::emit::is_generated(text));
@@ -26,6 +37,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(diags) => {
+            assert!(
+                compared.is_err(),
+                "compile failed, render_against succeeded"
+            );
             for d in &diags.0 {
                 let _ = d.render(&loaded.sources, false);
             }
