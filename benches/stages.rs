@@ -2,8 +2,11 @@
 //! up where it happens: `load` (files → spec), `resolve` (every check and
 //! default → model), `lower` (model → typed objects), `emit` (typed objects →
 //! YAML text); then `compile` (resolve + lower + emit, keeping the objects),
-//! `render` (the same, each object written out and dropped: what `orchctl
-//! render` runs), `write` and `drift`.
+//! `render` (what `orchctl render` runs after loading, into an empty
+//! directory: each file written as soon as it is made), `check` (what
+//! `orchctl render --check` runs after loading, on an up-to-date tree: each
+//! file compared with the one on disk as soon as it is made), `write` (a
+//! whole tree) and `drift` (read a tree back and compare).
 //!
 //! Two inputs: the reference platform (`pipelines/`) and a generated spec of
 //! `ORCHCTL_BENCH_N` projects (default 1000), the same content as
@@ -55,16 +58,44 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
     group.bench_function("compile", |b| {
         b.iter(|| orchctl::compile(black_box(&loaded)));
     });
-    // What `orchctl render` runs: each object lowered, written out and dropped.
-    group.bench_function("render", |b| {
-        b.iter(|| orchctl::render(black_box(&loaded)));
-    });
-    // Writing: into a new directory each time. Nothing is deleted while this
-    // is timed: on ext4 without a journal, files created soon after others
-    // were deleted are much slower to create (see bench/README.md).
     let scratch = tempfile::tempdir().unwrap();
     let tree = orchctl::emit::emit(&objects);
     let mut next = 0u64;
+    // What `orchctl render` runs after loading, into an empty directory:
+    // each file staged as soon as it is made, then renamed into place. Into
+    // a new directory each time; nothing is deleted while this is timed (on
+    // ext4 without a journal, files created soon after others were deleted
+    // are much slower to create; see bench/README.md).
+    group.bench_function("render", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                scratch.path().join(format!("rendered-{next}"))
+            },
+            |out| {
+                let stage = orchctl::write::Stage::fresh(&out).unwrap().unwrap();
+                let staged = orchctl::render_staged(black_box(&loaded), &stage).unwrap();
+                stage.finish().unwrap();
+                staged
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // What `orchctl render --check` runs after loading, on an up-to-date
+    // tree: each file compared with the one on disk as soon as it is made.
+    let out = scratch.path().join("checked");
+    orchctl::write::write_tree(&tree, &out, "generated/").unwrap();
+    group.bench_function("check", |b| {
+        b.iter(|| {
+            let unchanged = |path: &str, text: &str| orchctl::drift::holds(&out, path, text);
+            let checked = orchctl::render_against(black_box(&loaded), &unchanged, false).unwrap();
+            assert!(checked.all_unchanged());
+            assert!(!orchctl::drift::holds_others(&out, &checked.paths()));
+            checked
+        });
+    });
+    // Writing a whole tree into a new directory (`render` over a tree that
+    // changed stages this way).
     group.bench_function("write", |b| {
         b.iter_batched(
             || {
@@ -75,9 +106,8 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
             BatchSize::PerIteration,
         );
     });
-    // Checking: read the up-to-date tree back and compare (`render --check`).
-    let out = scratch.path().join("checked");
-    orchctl::write::write_tree(&tree, &out, "generated/").unwrap();
+    // Reading the whole tree back and comparing (`render --check` when
+    // something differs).
     group.bench_function("drift", |b| {
         b.iter(|| {
             let disk = orchctl::drift::read_dir(black_box(&out)).unwrap();

@@ -10,7 +10,7 @@
 //! are filled in. `orchctl render` compiles the result as it is.
 //!
 //! Nothing is ever overwritten: when any file of the scaffold exists,
-//! [`write`] refuses and writes nothing.
+//! [`write()`] refuses and writes nothing.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! and Argo CD run.
 //!
 //! Data travels one way: files → [`spec`] ([`load`]) → [`model`] (checked and
-//! resolved) → typed objects ([`lower`]) → text ([`emit`]) → disk ([`write`])
+//! resolved) → typed objects ([`lower`]) → text ([`emit`]) → disk ([`write`](mod@write))
 //! or a diff ([`drift`]). The library never prints and never exits: every
 //! problem is a [`Diagnostic`] with a location.
 //!
@@ -85,30 +85,6 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
     })
 }
 
-/// What `render` needs of a compilation: the output tree, not the objects.
-#[derive(Debug, Clone)]
-pub struct Rendered {
-    pub model: Model,
-    pub tree: Tree,
-    /// Warnings (never errors).
-    pub warnings: Diagnostics,
-}
-
-/// [`compile`] without keeping the objects: each is written out and dropped
-/// as soon as it is made, so memory holds the text, not the objects too.
-/// The tree is the same as [`compile`]'s.
-///
-/// # Errors
-/// Every diagnostic found, when at least one is an error.
-pub fn render(loaded: &Loaded) -> Result<Rendered, Diagnostics> {
-    let (model, files, warnings) = render_each(loaded, |file| file)?;
-    Ok(Rendered {
-        model,
-        tree: emit::tree(files),
-        warnings,
-    })
-}
-
 /// What [`render_staged`] made. The files are in the stage, not in memory.
 #[derive(Debug)]
 pub struct Staged {
@@ -119,10 +95,11 @@ pub struct Staged {
     pub warnings: Diagnostics,
 }
 
-/// [`render`] into an output directory that holds no files yet: each file
-/// is written into `stage` as soon as it is made, on the core that made it,
-/// and its text dropped at once, so a large spec's output never sits in
-/// memory. Nothing is visible until [`write::Stage::finish`]; a write error
+/// [`compile`] into an output directory that holds no files yet, without
+/// keeping the objects or the text: each file is written into `stage` as
+/// soon as it is made, on the core that made it, and dropped at once, so a
+/// large spec's output never sits in memory (what `orchctl render` runs into
+/// an empty directory). Nothing is visible until [`write::Stage::finish`]; a write error
 /// is reported there.
 ///
 /// # Errors
@@ -202,11 +179,13 @@ impl Checked {
     }
 }
 
-/// [`render`] against an output directory: `unchanged(path, text)` tells,
-/// on the core that made the file and as soon as it is made, whether the
-/// directory holds it already. With `keep` false the text of an unchanged
-/// file is dropped at once, so when nothing changed (the common case of
-/// `render --check` in pre-commit and CI) the new tree never sits in memory.
+/// [`compile`] against an output directory, without keeping the objects:
+/// `unchanged(path, text)` tells, on the core that made the file and as
+/// soon as it is made, whether the directory holds it already. With `keep`
+/// false the text of an unchanged file is dropped at once, so when nothing
+/// changed (the common case of `render --check` in pre-commit and CI) the
+/// new tree never sits in memory. What `orchctl render` runs into a
+/// directory that holds files, and `orchctl render --check`.
 ///
 /// # Errors
 /// Every diagnostic found, when at least one is an error.
@@ -310,13 +289,6 @@ fn too_large(object: &lower::Object) -> Option<Diagnostic> {
 pub fn compile_dir(pipelines: &Path) -> (Loaded, Result<Compiled, Diagnostics>) {
     let (loaded, diags) = load::load_dir(pipelines);
     let result = with_load_diagnostics(diags, compile(&loaded), |c| &mut c.warnings);
-    (loaded, result)
-}
-
-/// Load and [`render`] the spec in `pipelines` (what `orchctl render` does).
-pub fn render_dir(pipelines: &Path) -> (Loaded, Result<Rendered, Diagnostics>) {
-    let (loaded, diags) = load::load_dir(pipelines);
-    let result = with_load_diagnostics(diags, render(&loaded), |r| &mut r.warnings);
     (loaded, result)
 }
 

@@ -5,7 +5,7 @@
 //! of documents per file). Every document gets a [`Record`] with a
 //! [`Status`] and its findings, each a located [`Diagnostic`]:
 //!
-//! - references between objects resolve ([`cross`]): `templateRef`,
+//! - references between objects resolve (`cross`): `templateRef`,
 //!   `workflowTemplateRef`, local templates and arguments against the inputs
 //!   they land on; Sensor trigger parameters and dependencies; semaphore
 //!   ConfigMaps and keys; ServiceAccounts, ConfigMaps, Secrets and Roles
