@@ -655,21 +655,32 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
         out.push_str(s);
         return;
     }
-    // One pass for what decides between a block and the two quotings.
+    // One pass for what decides between a block and the two quotings,
+    // stopping only at the bytes that do.
     let (mut newline, mut control, mut single, mut double) = (false, false, false, false);
-    for &b in s.as_bytes() {
-        match b {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(at) = bytes[from..]
+        .iter()
+        .position(|&b| QUOTE_LOOK[usize::from(b)])
+    {
+        match bytes[from + at] {
             b'\n' => newline = true,
             b'\'' => single = true,
             b'"' => double = true,
-            _ => control |= b < 0x20 || b == 0x7f,
+            _ => control = true,
         }
+        from += at + 1;
     }
     control |= newline || (!s.is_ascii() && s.chars().any(char::is_control));
     if !inline && newline && block_ok(s) {
         write_literal_block(out, s, level);
     } else if control || (single && !double) {
         write_double_quoted(out, s);
+    } else if !single {
+        out.push('\'');
+        out.push_str(s);
+        out.push('\'');
     } else {
         out.push('\'');
         let mut parts = s.split('\'');
@@ -738,6 +749,30 @@ fn write_double_quoted(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Bytes a plain scalar needs a closer look at: `:` and `#`, ASCII control
+/// characters and DEL, and every byte of a non-ASCII character.
+const PLAIN_LOOK: [bool; 256] = {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        set[b] = b < 0x20 || b >= 0x7f || b == b':' as usize || b == b'#' as usize;
+        b += 1;
+    }
+    set
+};
+
+/// Bytes that decide how a string that cannot be plain is written: line
+/// breaks, quotes, ASCII control characters and DEL.
+const QUOTE_LOOK: [bool; 256] = {
+    let mut set = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        set[b] = b < 0x20 || b == 0x7f || b == b'\'' as usize || b == b'"' as usize;
+        b += 1;
+    }
+    set
+};
+
 /// Whether `s` can be written unquoted and read back as the same string by
 /// any YAML 1.1 or 1.2 reader.
 fn plain_ok(s: &str) -> bool {
@@ -768,20 +803,28 @@ fn plain_ok(s: &str) -> bool {
     if numeric_start && !number_safe(s) {
         return false;
     }
-    // One pass over the bytes: `: `, ` #`, tabs and ASCII control characters.
+    // One pass over the bytes, stopping only at those that need a closer
+    // look: `: ` and ` #`, tabs and ASCII control characters, non-ASCII.
     let mut non_ascii = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        let unsafe_byte = match b {
+    let mut from = 0;
+    while let Some(at) = bytes[from..]
+        .iter()
+        .position(|&b| PLAIN_LOOK[usize::from(b)])
+    {
+        let i = from + at;
+        let unsafe_byte = match bytes[i] {
             b':' => bytes.get(i + 1) == Some(&b' '),
             b'#' => i > 0 && bytes[i - 1] == b' ',
-            _ => {
-                non_ascii |= b >= 0x80;
-                b < 0x20 || b == 0x7f
+            b if b >= 0x80 => {
+                non_ascii = true;
+                false
             }
+            _ => true,
         };
         if unsafe_byte {
             return false;
         }
+        from = i + 1;
     }
     if non_ascii
         && s.chars().any(|c| {
