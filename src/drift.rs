@@ -120,10 +120,24 @@ pub fn holds(dir: &Path, rel: &str, text: &str) -> bool {
         return false;
     };
     BUFFER.with_borrow_mut(|buffer| {
+        // Room for the expected text and one byte more, so a file of the
+        // same length is read in one call and the next one finds its end
+        // (no size query first).
         buffer.clear();
-        if file.read_to_end(buffer).is_err() {
-            return false;
+        buffer.resize(text.len() + 1, 0);
+        let mut len = 0;
+        loop {
+            if len == buffer.len() {
+                buffer.resize(len * 2, 0);
+            }
+            match file.read(&mut buffer[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
         }
+        buffer.truncate(len);
         buffer.as_slice() == text.as_bytes()
             || (buffer.contains(&b'\r')
                 && std::str::from_utf8(buffer).is_ok_and(|t| t.replace("\r\n", "\n") == text))
