@@ -58,19 +58,21 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
     group.bench_function("compile", |b| {
         b.iter(|| orchctl::compile(black_box(&loaded)));
     });
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_dir();
     let tree = orchctl::emit::emit(&objects);
     let mut next = 0u64;
     // What `orchctl render` runs after loading, into an empty directory:
     // each file staged as soon as it is made, then renamed into place. Into
-    // a new directory each time; nothing is deleted while this is timed (on
+    // a new directory each time (in a parent of its own, as in a checkout,
+    // where the staging directory is made); nothing is deleted while this is
+    // timed (on
     // ext4 without a journal, files created soon after others were deleted
     // are much slower to create; see bench/README.md).
     group.bench_function("render", |b| {
         b.iter_batched(
             || {
                 next += 1;
-                scratch.path().join(format!("rendered-{next}"))
+                scratch.path().join(format!("{next}/generated"))
             },
             |out| {
                 let stage = orchctl::write::Stage::fresh(&out).unwrap().unwrap();
@@ -100,7 +102,7 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
         b.iter_batched(
             || {
                 next += 1;
-                scratch.path().join(format!("generated-{next}"))
+                scratch.path().join(format!("{next}/generated"))
             },
             |out| orchctl::write::write_tree(black_box(&tree), &out, "generated/"),
             BatchSize::PerIteration,
@@ -115,6 +117,19 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
         });
     });
     group.finish();
+}
+
+/// Where the benches that write files write them: tmpfs when there is one
+/// (`/dev/shm`), so they time orchctl rather than the disk, as
+/// `bench/compare.py --out /dev/shm/…` does.
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
 }
 
 fn stages(c: &mut Criterion) {
