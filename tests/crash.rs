@@ -155,6 +155,38 @@ impl XorShift {
     }
 }
 
+/// `ORCHCTL_CRASH_SEED`, or one from the clock.
+fn seed() -> u64 {
+    std::env::var("ORCHCTL_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
+}
+
+/// Start `orchctl render` of `spec` into `out` and SIGKILL it after `delay`
+/// (no chance to clean up), or once it has ended.
+fn render_killed_after(spec: &Path, out: &Path, delay: Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(["render", "--pipelines"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .env_remove(FAIL_AFTER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn killed_render_leaves_old_or_new_tree() {
     // A spec large enough that a render takes a while, in two variants whose
@@ -198,15 +230,7 @@ fn killed_render_leaves_old_or_new_tree() {
     assert_ok(&orchctl(&specs[0], &out, None), "first render");
     assert_eq!(common::snapshot_dir(&out), trees[0]);
 
-    let seed = std::env::var("ORCHCTL_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = seed();
     eprintln!(
         "killing renders of {projects} projects (a full render takes {slowest:?}); ORCHCTL_CRASH_SEED={seed}"
     );
@@ -218,20 +242,7 @@ fn killed_render_leaves_old_or_new_tree() {
     for i in 0..iterations {
         let target = 1 - current;
         let delay = Duration::from_micros(rng.next() % window);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
-            .args(["render", "--pipelines"])
-            .arg(&specs[target])
-            .arg("--out")
-            .arg(&out)
-            .env("NO_COLOR", "1")
-            .env_remove(FAIL_AFTER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill(); // SIGKILL: no chance to clean up
-        let _ = child.wait();
+        render_killed_after(&specs[target], &out, delay);
         let after = common::snapshot_dir(&out);
         if after == trees[current] {
             old_seen += 1;
@@ -278,27 +289,13 @@ fn killed_first_render_leaves_nothing_or_the_new_tree() {
     let window = (start.elapsed().as_micros() as u64 * 5 / 4).max(1);
     let tree = common::snapshot_dir(&reference);
     let out = dir.path().join("generated");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
+    let seed = seed();
+    eprintln!("killing first renders; ORCHCTL_CRASH_SEED={seed}");
     let mut rng = XorShift(seed);
     let (mut nothing, mut whole) = (0, 0);
     for i in 0..12 {
         let delay = Duration::from_micros(rng.next() % window);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
-            .args(["render", "--pipelines"])
-            .arg(&spec)
-            .arg("--out")
-            .arg(&out)
-            .env_remove(FAIL_AFTER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
+        render_killed_after(&spec, &out, delay);
         if out.exists() {
             assert_eq!(
                 common::snapshot_dir(&out),
