@@ -56,35 +56,9 @@ impl Drift {
 /// An I/O error reading the directory.
 pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     let mut out = OnDisk::default();
-    if !dir.exists() {
-        return Ok(out);
-    }
     // Walk the tree first, then read the files on all cores.
-    let mut stack = vec![PathBuf::new()];
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
-    while let Some(rel) = stack.pop() {
-        for entry in fs::read_dir(dir.join(&rel))? {
-            let entry = entry?;
-            let child = rel.join(entry.file_name());
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(child);
-                continue;
-            }
-            let path = slash_path(&child);
-            if kind.is_symlink() {
-                // Never followed: a link is the user's, kept as it is.
-                out.foreign.push(path);
-                continue;
-            }
-            if files.len() == MAX_FILES {
-                return Err(std::io::Error::other(format!(
-                    "more than {MAX_FILES} files; is this really an output directory?"
-                )));
-            }
-            files.push((path, entry.path()));
-        }
-    }
+    let (files, links) = walk(dir)?;
+    out.foreign = links;
     let texts = crate::par::map(&files, |(_, full)| {
         fs::read(full)
             .ok()
@@ -101,6 +75,39 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     }
     out.foreign.sort();
     Ok(out)
+}
+
+/// A regular file under an output directory: (relative path, full path).
+type Found = (String, PathBuf);
+
+/// Every file under `dir` (none if it is missing): the regular ones as
+/// (relative path, full path), then the symlinks' relative paths (never
+/// followed: a link is the user's, kept as it is).
+fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>)> {
+    let (mut files, mut links) = (Vec::new(), Vec::new());
+    if !dir.exists() {
+        return Ok((files, links));
+    }
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let child = rel.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(child);
+            } else if kind.is_symlink() {
+                links.push(slash_path(&child));
+            } else if files.len() == MAX_FILES {
+                return Err(std::io::Error::other(format!(
+                    "more than {MAX_FILES} files; is this really an output directory?"
+                )));
+            } else {
+                files.push((slash_path(&child), entry.path()));
+            }
+        }
+    }
+    Ok((files, links))
 }
 
 /// Whether the file `rel` under `dir` holds exactly `text` (line endings
@@ -149,38 +156,15 @@ pub fn holds(dir: &Path, rel: &str, text: &str) -> bool {
 /// so that the caller looks closer ([`read_dir`] reports the error).
 #[must_use]
 pub fn holds_others(dir: &Path, paths: &[&str]) -> bool {
-    if !dir.exists() {
-        return false;
-    }
-    let mut stack = vec![PathBuf::new()];
-    let mut seen = 0;
-    while let Some(rel) = stack.pop() {
-        let Ok(entries) = fs::read_dir(dir.join(&rel)) else {
-            return true;
-        };
-        for entry in entries {
-            let Ok(entry) = entry else { return true };
-            let child = rel.join(entry.file_name());
-            let Ok(kind) = entry.file_type() else {
-                return true;
-            };
-            seen += 1;
-            if seen > MAX_FILES {
-                return true;
-            }
-            if kind.is_dir() {
-                stack.push(child);
-            } else if !kind.is_symlink()
-                && paths.binary_search(&slash_path(&child).as_str()).is_err()
-                && fs::read(entry.path()).map_or(true, |bytes| {
-                    std::str::from_utf8(&bytes).is_ok_and(is_generated)
-                })
-            {
-                return true;
-            }
-        }
-    }
-    false
+    let Ok((files, _)) = walk(dir) else {
+        return true;
+    };
+    files.iter().any(|(rel, full)| {
+        paths.binary_search(&rel.as_str()).is_err()
+            && fs::read(full).map_or(true, |bytes| {
+                std::str::from_utf8(&bytes).is_ok_and(is_generated)
+            })
+    })
 }
 
 fn normalize(text: String) -> String {

@@ -105,16 +105,10 @@ pub struct Staged {
 /// # Errors
 /// Every diagnostic found, when at least one is an error.
 pub fn render_staged(loaded: &Loaded, stage: &write::Stage) -> Result<Staged, Diagnostics> {
-    let (model, written, warnings) = render_each(loaded, |file| {
+    let (model, paths, sources, warnings) = render_each(loaded, |file| {
         stage.write(&file.path, &file.text);
-        (file.path, file.sources)
+        file.path
     })?;
-    let mut sources = Vec::new();
-    let mut paths = Vec::with_capacity(written.len());
-    for (path, from) in written {
-        paths.push(path);
-        sources.extend(from);
-    }
     stage.write(
         emit::KUSTOMIZATION,
         &emit::kustomization(paths.iter().map(String::as_str), sources),
@@ -202,14 +196,8 @@ pub fn render_against(
             text: (keep || !unchanged).then_some(text),
         }
     };
-    let (model, made, warnings) =
-        render_each(loaded, |file| (compare(file.path, file.text), file.sources))?;
-    let mut sources = Vec::new();
-    let mut files = Vec::with_capacity(made.len() + 1);
-    for (file, from) in made {
-        files.push(file);
-        sources.extend(from);
-    }
+    let (model, mut files, sources, warnings) =
+        render_each(loaded, |file| compare(file.path, file.text))?;
     let kustomization = emit::kustomization(files.iter().map(|f| f.path.as_str()), sources);
     let at = files.partition_point(|f| f.path.as_str() < emit::KUSTOMIZATION);
     files.insert(at, compare(emit::KUSTOMIZATION.to_string(), kustomization));
@@ -233,29 +221,38 @@ pub fn render_dir_against(
     (loaded, result)
 }
 
+/// The model, what `each` made of every file, the spec files they were all
+/// generated from, and the warnings.
+type Made<T> = (Model, Vec<T>, Vec<String>, Diagnostics);
+
 /// Resolve, lower and emit: `each` gets every file as soon as it is made
-/// (on the core that made it); the results come back in path order.
+/// (on the core that made it); the results come back in path order, with
+/// the spec files every file was generated from (for `kustomization.yaml`).
 fn render_each<T: Send>(
     loaded: &Loaded,
     each: impl Fn(emit::Emitted) -> T + Sync,
-) -> Result<(Model, Vec<T>, Diagnostics), Diagnostics> {
+) -> Result<Made<T>, Diagnostics> {
     let (model, mut diags) = model::resolve(loaded);
     let Some(model) = model else {
         return Err(diags);
     };
     let made = lower::lower_with(&model, |object| {
         let error = too_large(&object);
-        (each(emit::Emitted::new(&object)), error)
+        let mut file = emit::Emitted::new(&object);
+        let sources = std::mem::take(&mut file.sources);
+        (each(file), sources, error)
     });
-    let mut files = Vec::with_capacity(made.len());
-    for (file, error) in made {
+    let mut files = Vec::with_capacity(made.len() + 1);
+    let mut sources = Vec::new();
+    for (file, from, error) in made {
         files.push(file);
+        sources.extend(from);
         diags.0.extend(error);
     }
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok((model, files, diags))
+    Ok((model, files, sources, diags))
 }
 
 /// The error for a ConfigMap over Kubernetes' size limit.

@@ -147,13 +147,13 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     let parsed = crate::par::map(&numbered, |&(i, rel)| {
         let text = read_text(&dir.join(rel))?;
         let parsed = parse_prepared(&text, FileId(i));
-        Ok::<_, String>((text, FileId(i), parsed))
+        Ok::<_, String>((text, parsed))
     });
     drop(numbered);
     let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
-    for (rel, read) in files.into_iter().zip(parsed) {
+    for (i, (rel, read)) in files.into_iter().zip(parsed).enumerate() {
         let display = format!("{display_dir}/{}", slash_path(&rel));
-        let (text, guess, parsed) = match read {
+        let (text, parsed) = match read {
             Ok(read) => read,
             Err(e) => {
                 diags.push(
@@ -164,7 +164,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
             }
         };
         let file = FileId(loaded.sources.len());
-        let (result, prepared) = if file == guess {
+        let (result, prepared) = if file == FileId(i) {
             parsed
         } else {
             parse_prepared(&text, file)

@@ -63,12 +63,13 @@ pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, Write
     if drift.is_clean() && dir.is_dir() {
         return Ok(Outcome::Unchanged);
     }
-    let staging = sibling(dir, "staging");
-    let result = stage(tree, &disk.foreign, dir, &staging).and_then(|()| swap(&staging, dir));
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e);
+    let stage = Stage::new(dir.to_path_buf(), true)?;
+    let files: Vec<(&String, &String)> = tree.iter().collect();
+    crate::par::map(&files, |(rel, text)| stage.write(rel, text));
+    for rel in &disk.foreign {
+        stage.keep_foreign(rel)?;
     }
+    stage.finish()?;
     Ok(Outcome::Written(drift))
 }
 
@@ -92,6 +93,10 @@ fn through_link(dir: &Path) -> Result<PathBuf, WriteError> {
 pub struct Stage {
     dir: PathBuf,
     staging: PathBuf,
+    /// Whether the new tree replaces a tree in `dir` (swapped in), or `dir`
+    /// is absent or empty (renamed onto, which fails if anything appeared
+    /// there meanwhile: nothing is ever removed that orchctl did not see).
+    replace: bool,
     fail_after: Option<usize>,
     started: AtomicUsize,
     /// The first write that failed; later writes are skipped.
@@ -118,19 +123,27 @@ impl Stage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(WriteError::Io(dir, e)),
         }
+        Self::new(dir, false).map(Some)
+    }
+
+    /// A new, empty staging directory beside `dir`.
+    fn new(dir: PathBuf, replace: bool) -> Result<Self, WriteError> {
         let staging = sibling(&dir, "staging");
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-        Ok(Some(Self {
+        Ok(Self {
             dir,
             staging,
-            fail_after: fail_after(),
+            replace,
+            fail_after: std::env::var(FAIL_AFTER_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
             started: AtomicUsize::new(0),
             error: Mutex::new(None),
             finished: false,
-        }))
+        })
     }
 
     /// Write the file `rel` of the new tree (from any thread). An error is
@@ -159,6 +172,16 @@ impl Stage {
         }
     }
 
+    /// Copy the file `rel` orchctl did not write from the output directory
+    /// into the new tree, unchanged.
+    fn keep_foreign(&self, rel: &str) -> Result<(), WriteError> {
+        let (from, to) = (self.dir.join(rel), self.staging.join(rel));
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(io_at(parent))?;
+        }
+        copy_foreign(&from, &to).map_err(io_at(&from))
+    }
+
     fn failed(&self) -> bool {
         self.error
             .lock()
@@ -180,17 +203,21 @@ impl Stage {
         if let Some(e) = error {
             return Err(e);
         }
-        // Renaming onto an empty directory replaces it atomically on Unix;
-        // elsewhere the empty directory goes first.
-        fs::rename(&self.staging, &self.dir)
-            .or_else(|e| {
-                if fs::remove_dir(&self.dir).is_ok() {
-                    fs::rename(&self.staging, &self.dir)
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(io_at(&self.dir))?;
+        if self.replace {
+            swap(&self.staging, &self.dir)?;
+        } else {
+            // Renaming onto an empty directory replaces it atomically on
+            // Unix; elsewhere the empty directory goes first.
+            fs::rename(&self.staging, &self.dir)
+                .or_else(|e| {
+                    if fs::remove_dir(&self.dir).is_ok() {
+                        fs::rename(&self.staging, &self.dir)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(io_at(&self.dir))?;
+        }
         self.finished = true;
         Ok(())
     }
@@ -202,12 +229,6 @@ impl Drop for Stage {
             let _ = fs::remove_dir_all(&self.staging);
         }
     }
-}
-
-fn fail_after() -> Option<usize> {
-    std::env::var(FAIL_AFTER_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
@@ -224,42 +245,6 @@ fn sibling(dir: &Path, what: &str) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     parent.join(format!(".{name}.orchctl-{what}-{}", std::process::id()))
-}
-
-fn stage(tree: &Tree, foreign: &[String], dir: &Path, staging: &Path) -> Result<(), WriteError> {
-    if staging.exists() {
-        fs::remove_dir_all(staging).map_err(io_at(staging))?;
-    }
-    fs::create_dir_all(staging).map_err(io_at(staging))?;
-    let fail_after = fail_after();
-    // Directories first, each once; then the files, on all cores.
-    let mut dirs: Vec<PathBuf> = tree
-        .keys()
-        .filter_map(|rel| Path::new(rel).parent())
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| staging.join(p))
-        .collect();
-    dirs.dedup();
-    for d in &dirs {
-        fs::create_dir_all(d).map_err(io_at(d))?;
-    }
-    let files: Vec<(usize, (&String, &String))> = tree.iter().enumerate().collect();
-    let written = crate::par::map(&files, |&(i, (rel, content))| {
-        let path = staging.join(rel);
-        if fail_after.is_some_and(|n| i >= n) {
-            return Err(WriteError::Io(path, io::Error::other("injected failure")));
-        }
-        fs::write(&path, content).map_err(|e| WriteError::Io(path, e))
-    });
-    written.into_iter().collect::<Result<(), WriteError>>()?;
-    for rel in foreign {
-        let (from, to) = (dir.join(rel), staging.join(rel));
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(io_at(parent))?;
-        }
-        copy_foreign(&from, &to).map_err(io_at(&from))?;
-    }
-    Ok(())
 }
 
 /// Copy a file orchctl did not write; a symlink stays a symlink.
