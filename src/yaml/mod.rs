@@ -15,6 +15,7 @@
 
 pub mod de;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
@@ -337,6 +338,16 @@ impl KeyIndex {
     }
 }
 
+/// The scalar's text in an allocation of its own size: the parser builds
+/// scalars in roomy buffers (about a hundred bytes for a ten-byte name),
+/// which would otherwise stay with the tree for the whole run.
+fn owned(text: Cow<'_, str>) -> String {
+    match text {
+        Cow::Owned(s) if s.capacity() == s.len() => s,
+        text => String::from(&*text),
+    }
+}
+
 struct Builder {
     file: FileId,
     stack: Vec<Frame>,
@@ -396,7 +407,7 @@ impl Builder {
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                 let node = Node {
                     value: Value::Scalar(Scalar {
-                        text: text.into_owned(),
+                        text: owned(text),
                         plain: style == ScalarStyle::Plain && !tagged_str,
                     }),
                     span: at,
@@ -601,6 +612,27 @@ mod tests {
 
     fn root(text: &str) -> Node {
         parse(text, FileId(0)).unwrap().unwrap()
+    }
+
+    #[test]
+    fn scalars_keep_no_spare_room() {
+        fn scalars<'a>(n: &'a Node, out: &mut Vec<&'a String>) {
+            match &n.value {
+                Value::Scalar(s) => out.push(&s.text),
+                Value::Seq(items) => items.iter().for_each(|i| scalars(i, out)),
+                Value::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+                    scalars(k, out);
+                    scalars(v, out);
+                }),
+            }
+        }
+        let n = root("name: rex-author\nsteps: [a, 'quoted', \"double\"]\nblock: |\n  text\n");
+        let mut texts = Vec::new();
+        scalars(&n, &mut texts);
+        assert_eq!(texts.len(), 8);
+        for text in texts {
+            assert_eq!(text.capacity(), text.len(), "{text:?}");
+        }
     }
 
     #[test]
