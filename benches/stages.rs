@@ -90,7 +90,9 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
     group.bench_function("check", |b| {
         b.iter(|| {
             let unchanged = |path: &str, text: &str| orchctl::drift::holds(&out, path, text);
-            let checked = orchctl::render_against(black_box(&loaded), &unchanged, false).unwrap();
+            let checked =
+                orchctl::render_against(black_box(&loaded), &unchanged, orchctl::Keep::Changed)
+                    .unwrap();
             assert!(checked.all_unchanged());
             assert!(!orchctl::drift::holds_others(&out, &checked.paths()));
             checked

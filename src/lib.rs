@@ -120,6 +120,21 @@ pub fn render_staged(loaded: &Loaded, stage: &write::Stage) -> Result<Staged, Di
     })
 }
 
+/// Which texts [`render_against`] keeps of the files it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every text.
+    All,
+    /// Only the texts of files that changed: an unchanged file is on disk
+    /// as it was made (`render --check`, whose diff shows only changes).
+    Changed,
+    /// The texts of files that changed, and a fingerprint of every unchanged
+    /// one, so that the text read back from disk is known to be the very
+    /// one made ([`Checked::take_tree`]). What `render` over an existing tree
+    /// keeps: when nothing changed, the new tree never sits in memory.
+    Verified,
+}
+
 /// A file of a new tree, compared with the output directory as soon as it
 /// was made.
 #[derive(Debug)]
@@ -127,9 +142,11 @@ pub struct Compared {
     pub path: String,
     /// Whether the output directory holds exactly this file already.
     pub unchanged: bool,
-    /// Its text; dropped at once (`None`) for an unchanged file unless the
-    /// caller asked to keep every text.
+    /// Its text; dropped at once (`None`) for an unchanged file unless
+    /// [`Keep::All`].
     pub text: Option<String>,
+    /// With [`Keep::Verified`], the [`drift::fingerprint`] of a text dropped.
+    pub fingerprint: Option<u64>,
 }
 
 /// What [`render_against`] made.
@@ -157,17 +174,23 @@ impl Checked {
     }
 
     /// The whole new tree; the text of a file dropped as unchanged is taken
-    /// from `generated` (what is on disk). The files are taken out of `self`.
+    /// from `generated` (what is on disk), and must match its fingerprint if
+    /// it has one. `None` if one does not (the file changed on disk since it
+    /// was compared, or went away). The files are taken out of `self`.
     #[must_use]
-    pub fn take_tree(&mut self, generated: &Tree) -> Tree {
+    pub fn take_tree(&mut self, generated: &Tree) -> Option<Tree> {
         std::mem::take(&mut self.files)
             .into_iter()
             .map(|f| {
-                let text = f
-                    .text
-                    .or_else(|| generated.get(&f.path).cloned())
-                    .unwrap_or_default();
-                (f.path, text)
+                let text = match (f.text, f.fingerprint) {
+                    (Some(text), _) => text,
+                    (None, None) => generated.get(&f.path).cloned().unwrap_or_default(),
+                    (None, Some(expected)) => generated
+                        .get(&f.path)
+                        .filter(|text| drift::fingerprint(text) == expected)?
+                        .clone(),
+                };
+                Some((f.path, text))
             })
             .collect()
     }
@@ -175,10 +198,10 @@ impl Checked {
 
 /// [`compile`] against an output directory, without keeping the objects:
 /// `unchanged(path, text)` tells, on the core that made the file and as
-/// soon as it is made, whether the directory holds it already. With `keep`
-/// false the text of an unchanged file is dropped at once, so when nothing
-/// changed (the common case of `render --check` in pre-commit and CI) the
-/// new tree never sits in memory. What `orchctl render` runs into a
+/// soon as it is made, whether the directory holds it already. Unless
+/// [`Keep::All`], the text of an unchanged file is dropped at once, so when
+/// nothing changed (the common case in pre-commit and CI) the new tree never
+/// sits in memory. What `orchctl render` runs into a
 /// directory that holds files, and `orchctl render --check`.
 ///
 /// # Errors
@@ -186,14 +209,21 @@ impl Checked {
 pub fn render_against(
     loaded: &Loaded,
     unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
-    keep: bool,
+    keep: Keep,
 ) -> Result<Checked, Diagnostics> {
     let compare = |path: String, text: String| {
         let unchanged = unchanged(&path, &text);
+        let (text, fingerprint) = match keep {
+            Keep::Changed | Keep::Verified if !unchanged => (Some(text), None),
+            Keep::All => (Some(text), None),
+            Keep::Changed => (None, None),
+            Keep::Verified => (None, Some(drift::fingerprint(&text))),
+        };
         Compared {
             path,
             unchanged,
-            text: (keep || !unchanged).then_some(text),
+            text,
+            fingerprint,
         }
     };
     let (model, mut files, sources, warnings) =
@@ -212,7 +242,7 @@ pub fn render_against(
 pub fn render_dir_against(
     pipelines: &Path,
     unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
-    keep: bool,
+    keep: Keep,
 ) -> (Loaded, Result<Checked, Diagnostics>) {
     let (loaded, diags) = load::load_dir(pipelines);
     let result = with_load_diagnostics(diags, render_against(&loaded, unchanged, keep), |r| {

@@ -20,7 +20,7 @@ use clap::Parser;
 use orchctl::diagnostic::{Code, Diagnostic};
 use orchctl::source::{Sources, slash_path};
 use orchctl::write::{Outcome, WriteError};
-use orchctl::{Diagnostics, drift, schema, write};
+use orchctl::{Diagnostics, Keep, Tree, drift, schema, write};
 
 use crate::cli::{
     Cli, Color, Command, InitArgs, PlayArgs, RenderArgs, RouteArgs, RouteFormat, SchemaArgs,
@@ -157,13 +157,19 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
             Err(e) => return write_error(ui, &out, &e),
         }
     }
-    // Each file is compared with the one on disk as soon as it is made;
-    // `--check` keeps only the texts that differ.
+    // Each file is compared with the one on disk as soon as it is made, and
+    // only the texts that differ are kept (`render` also keeps a fingerprint
+    // of the others, to take them back from disk).
+    let keep = if args.check {
+        Keep::Changed
+    } else {
+        Keep::Verified
+    };
     let unchanged = |path: &str, text: &str| drift::holds(&args.out, path, text);
     let (loaded, checked) = match ui.report(orchctl::render_dir_against(
         &args.pipelines,
         &unchanged,
-        !args.check,
+        keep,
     )) {
         Ok(both) => both,
         Err(code) => return code,
@@ -178,25 +184,34 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         ui.note(&format!("{out}/ is up to date ({files} files)"));
         return OK;
     }
-    // Something differs: read the directory whole (for `--check`, the texts
-    // dropped as unchanged are taken from it).
-    let disk = if args.check {
-        match drift::read_dir(&args.out) {
-            Ok(disk) => disk,
-            Err(e) => {
-                ui.error(&Diagnostic::error(
-                    Code::Io,
-                    format!("cannot read `{out}`: {e}"),
-                ));
-                return INVALID;
-            }
+    // Something differs: read the directory whole, and take the texts
+    // dropped as unchanged from it.
+    let disk = match drift::read_dir(&args.out) {
+        Ok(disk) => std::mem::ManuallyDrop::new(disk),
+        Err(e) => {
+            ui.error(&Diagnostic::error(
+                Code::Io,
+                format!("cannot read `{out}`: {e}"),
+            ));
+            return INVALID;
         }
-    } else {
-        // Every text was kept; `write_tree` reads the directory itself.
-        drift::OnDisk::default()
     };
-    let disk = std::mem::ManuallyDrop::new(disk);
-    let tree = std::mem::ManuallyDrop::new(checked.take_tree(&disk.generated));
+    let tree = match checked.take_tree(&disk.generated) {
+        Some(tree) => tree,
+        None => {
+            // A file changed on disk since it was compared: make the tree
+            // again, keeping every text, and write it over what is there now.
+            let tree = match orchctl::render_against(&loaded, &|_, _| false, Keep::All) {
+                Ok(mut again) => again.take_tree(&Tree::new()).unwrap_or_default(),
+                Err(diags) => {
+                    ui.diagnostics(&loaded.sources, &diags);
+                    return INVALID;
+                }
+            };
+            return written(ui, write::write_tree(&tree, &args.out, &out), &out, files);
+        }
+    };
+    let tree = std::mem::ManuallyDrop::new(tree);
     if args.check {
         let drift = std::mem::ManuallyDrop::new(drift::compare(&tree, &disk, &out));
         if !drift.conflicts.is_empty() {
@@ -216,7 +231,17 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         ));
         return DRIFT;
     }
-    match write::write_tree(&tree, &args.out, &out) {
+    written(
+        ui,
+        write::write_tree_over(&tree, &args.out, &out, &disk),
+        &out,
+        files,
+    )
+}
+
+/// Report how writing a tree of `files` files went.
+fn written(ui: &Ui, result: Result<Outcome, WriteError>, out: &str, files: usize) -> u8 {
+    match result {
         Ok(Outcome::Unchanged) => {
             ui.note(&format!("{out}/ is up to date ({files} files)"));
             OK
@@ -231,10 +256,10 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
             OK
         }
         Err(WriteError::Conflicts(paths)) => {
-            ui.error(&conflict(&out, &paths));
+            ui.error(&conflict(out, &paths));
             INVALID
         }
-        Err(e @ WriteError::Io(..)) => write_error(ui, &out, &e),
+        Err(e @ WriteError::Io(..)) => write_error(ui, out, &e),
     }
 }
 

@@ -56,7 +56,32 @@ pub fn write_tree(tree: &Tree, dir: &Path, label: &str) -> Result<Outcome, Write
     let dir = &through_link(dir)?;
     recover(dir);
     let disk = drift::read_dir(dir).map_err(|e| WriteError::Io(dir.to_path_buf(), e))?;
-    let drift = drift::compare_with(tree, &disk, label, false);
+    replace_tree(tree, dir, label, &disk)
+}
+
+/// [`write_tree`] when `dir` was just read ([`drift::read_dir`]) into
+/// `disk`, which decides the change counts and the files kept.
+///
+/// # Errors
+/// As [`write_tree`].
+pub fn write_tree_over(
+    tree: &Tree,
+    dir: &Path,
+    label: &str,
+    disk: &drift::OnDisk,
+) -> Result<Outcome, WriteError> {
+    let dir = &through_link(dir)?;
+    recover(dir);
+    replace_tree(tree, dir, label, disk)
+}
+
+fn replace_tree(
+    tree: &Tree,
+    dir: &Path,
+    label: &str,
+    disk: &drift::OnDisk,
+) -> Result<Outcome, WriteError> {
+    let drift = drift::compare_with(tree, disk, label, false);
     if !drift.conflicts.is_empty() {
         return Err(WriteError::Conflicts(drift.conflicts));
     }
