@@ -129,25 +129,28 @@ pub fn holds(dir: &Path, rel: &str, text: &str) -> bool {
     BUFFER.with_borrow_mut(|buffer| {
         // Room for the expected text and one byte more, so a file of the
         // same length is read in one call and the next one finds its end
-        // (no size query first).
-        buffer.clear();
-        buffer.resize(text.len() + 1, 0);
+        // (no size query first). The buffer keeps its length from file to
+        // file: only room it never had is zeroed.
+        let mut room = text.len() + 1;
         let mut len = 0;
         loop {
-            if len == buffer.len() {
-                buffer.resize(len * 2, 0);
+            if len == room {
+                room *= 2;
             }
-            match file.read(&mut buffer[len..]) {
+            if buffer.len() < room {
+                buffer.resize(room, 0);
+            }
+            match file.read(&mut buffer[len..room]) {
                 Ok(0) => break,
                 Ok(n) => len += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
-        buffer.truncate(len);
-        buffer.as_slice() == text.as_bytes()
-            || (buffer.contains(&b'\r')
-                && std::str::from_utf8(buffer).is_ok_and(|t| t.replace("\r\n", "\n") == text))
+        let read = &buffer[..len];
+        read == text.as_bytes()
+            || (read.contains(&b'\r')
+                && std::str::from_utf8(read).is_ok_and(|t| t.replace("\r\n", "\n") == text))
     })
 }
 
@@ -344,9 +347,17 @@ mod tests {
             std::os::unix::fs::symlink("same.yaml", d.join("link.yaml")).unwrap();
             assert!(!holds(d, "link.yaml", TEXT));
         }
-        // Whatever the buffer held before does not leak into the next file.
+        // Whatever the buffer held before does not leak into the next file:
+        // not even a file that stops short after one that held it all.
+        fs::write(d.join("shorter.yaml"), &TEXT[..TEXT.len() - 3]).unwrap();
+        fs::write(d.join("empty.yaml"), "").unwrap();
         assert!(!holds(d, "other.yaml", TEXT));
         assert!(holds(d, "same.yaml", TEXT));
+        assert!(!holds(d, "shorter.yaml", TEXT));
+        assert!(holds(d, "same.yaml", TEXT));
+        assert!(!holds(d, "empty.yaml", TEXT));
+        assert!(holds(d, "longer.yaml", &format!("{TEXT}y: 2\n")));
+        assert!(!holds(d, "same.yaml", &format!("{TEXT}y: 2\n")));
     }
 
     #[test]
