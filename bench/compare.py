@@ -10,9 +10,11 @@ into a new output directory; the table reports medians. Also measured:
 
 - peak memory: `Maximum resident set size` from /usr/bin/time -v (one extra
   run per tool and N; the rusage maximum of the timed runs is in results.json);
-- the floor at the largest N: `cp -r` of orchctl's output tree;
-- `render --check` (and a `render` with nothing to do) on an up-to-date tree,
-  against a fresh `render`;
+- orchctl against itself and the floor, under the same conditions: a render
+  into a new directory, `render --check` and a `render` with nothing to do on
+  the up-to-date tree, and at the largest N `cp -r` of the same output tree,
+  run in rotation R times (the timed renders above each follow a Hera run,
+  which leaves the caches cold);
 - the reference platform (pipelines/): render and render --check;
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
@@ -189,20 +191,33 @@ def main() -> None:
             log(f"N={n} rep {rep + 1}/{args.reps}: orchctl {ms(o_times[-1])}, hera {ms(h_times[-1])}")
         o_peak = peak_rss(gnu_time, o_cmd(base / "orchctl-rss"))
         h_peak = peak_rss(gnu_time, h_cmd(base / "hera-rss"))
-        # On the up-to-date tree: --check, and a render with nothing to do.
+        # orchctl against itself and the floor, under the same conditions:
+        # a render into a new directory, `render --check` and a render with
+        # nothing to do on the up-to-date tree, and at the largest N a `cp -r`
+        # of the same tree, in rotation. (The renders above each follow a Hera
+        # run of seconds that leaves the caches cold; these follow each other.)
         o_out, h_out = base / "orchctl-0", base / "hera-0"
-        # Alternated, like the two tools, so neither gets the other's slot.
-        check_times, noop_times = [], []
-        for _ in range(args.reps):
-            check_times.append(run(o_cmd(o_out) + ["--check"])[0])
-            noop_times.append(run(o_cmd(o_out))[0])
+        kinds = ["render", "check", "noop"] + (["cp"] if n == max(ns) else [])
+        if n == max(ns):
+            run(["cp", "-r", str(o_out), str(base / "cp-warm")])
+        loop: dict[str, list[float]] = {k: [] for k in kinds}
+        for rep in range(args.reps):
+            for i in range(len(kinds)):
+                kind = kinds[(i + rep) % len(kinds)]
+                if kind == "render":
+                    cmd = o_cmd(base / f"orchctl-loop-{rep}")
+                elif kind == "check":
+                    cmd = o_cmd(o_out) + ["--check"]
+                elif kind == "noop":
+                    cmd = o_cmd(o_out)
+                else:
+                    cmd = ["cp", "-r", str(o_out), str(base / f"cp-{rep}")]
+                loop[kind].append(run(cmd)[0])
+        if n == max(ns):
+            cp_times = loop["cp"]
+            cp_s = statistics.median(cp_times)
         o_files, o_bytes = tree_size(o_out)
         h_files, h_bytes = tree_size(h_out)
-        if n == max(ns):
-            # The floor: cp -r of the same output tree, into new directories.
-            run(["cp", "-r", str(o_out), str(base / "cp-warm")])
-            cp_times = [run(["cp", "-r", str(o_out), str(base / f"cp-{i}")])[0] for i in range(args.reps)]
-            cp_s = statistics.median(cp_times)
         row = {
             "n": n,
             "orchctl_s": statistics.median(o_times),
@@ -213,8 +228,10 @@ def main() -> None:
             "hera_rss_kib": h_peak,
             "orchctl_rusage_rss_kib": max(o_rss),
             "hera_rusage_rss_kib": max(h_rss),
-            "check_s": statistics.median(check_times),
-            "noop_s": statistics.median(noop_times),
+            "loop_render_s": statistics.median(loop["render"]),
+            "check_s": statistics.median(loop["check"]),
+            "noop_s": statistics.median(loop["noop"]),
+            "loop_runs_s": loop,
             "orchctl_files": o_files,
             "orchctl_bytes": o_bytes,
             "hera_files": h_files,
@@ -251,24 +268,28 @@ def main() -> None:
         f"Machine: {machine()}.",
         f"{args.reps} alternating runs per tool and N, medians; every run into a new output directory.",
         "",
-        "| N | orchctl render | Hera | Hera ÷ orchctl | orchctl peak RSS | Hera peak RSS | render --check | render, nothing to do | orchctl output | Hera output |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | orchctl render | Hera | Hera ÷ orchctl | orchctl peak RSS | Hera peak RSS | render ‡ | render --check ‡ | nothing to do ‡ | orchctl output | Hera output |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['n']} | {ms(r['orchctl_s'])} | {ms(r['hera_s'])} | {r['ratio']:.0f}× | "
             f"{r['orchctl_rss_kib'] / 1024:.1f} MB | {r['hera_rss_kib'] / 1024:.1f} MB | "
-            f"{ms(r['check_s'])} | {ms(r['noop_s'])} | "
+            f"{ms(r['loop_render_s'])} | {ms(r['check_s'])} | {ms(r['noop_s'])} | "
             f"{r['orchctl_files']} files, {r['orchctl_bytes'] / 1e6:.2f} MB | "
             f"{r['hera_files']} files, {r['hera_bytes'] / 1e6:.2f} MB |"
         )
     lines += [
         "",
+        "‡ orchctl alone, in rotation: a render into a new directory, `render --check` and a render "
+        "with nothing to do on the up-to-date tree (and `cp -r` at the largest N).",
+        "",
         f"- Reference platform (`pipelines/`): render {ms(statistics.median(ref_render))}, "
         f"render --check {ms(statistics.median(ref_check))}, peak RSS {ref_rss / 1024:.1f} MB "
         f"(process start-up alone: {ms(startup)}).",
-        f"- Floor at N={big}: `cp -r` of the same output tree {ms(cp_s)}; "
-        f"orchctl render is {big_row['orchctl_s'] / cp_s:.1f}× that.",
+        f"- Floor at N={big}: `cp -r` of the same output tree {ms(cp_s)}, in rotation with "
+        f"orchctl's runs ‡; orchctl render ‡ is {big_row['loop_render_s'] / cp_s:.1f}× that "
+        f"(the render timed after Hera: {big_row['orchctl_s'] / cp_s:.1f}×).",
         f"- Time ~ N^k fitted over N ≥ 100: orchctl k = {k_o:.2f}, Hera k = {k_h:.2f}.",
     ]
     table = "\n".join(lines)
