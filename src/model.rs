@@ -1880,7 +1880,7 @@ impl<'a> Resolver<'a> {
                             }
                         }
                         need(needed, p);
-                        (argo_ref(&Ref::Param(p.clone()), scope.context), None)
+                        (param_ref(p, scope.context), None)
                     }
                     _ => {
                         self.err(
@@ -1922,7 +1922,7 @@ impl<'a> Resolver<'a> {
                 Some(a.model.clone())
             } else if model.param(MODEL).is_some() {
                 need(needed, MODEL);
-                Some(argo_ref(&Ref::Param(MODEL.to_string()), scope.context))
+                Some(param_ref(MODEL, scope.context))
             } else {
                 self.err(
                     Diagnostic::error(
@@ -1956,7 +1956,7 @@ impl<'a> Resolver<'a> {
                     compile(self, v, &p, needed)
                 } else {
                     need(needed, &input.name);
-                    Some(argo_ref(&Ref::Param(input.name.clone()), scope.context))
+                    Some(param_ref(&input.name, scope.context))
                 };
                 args.push((input.name.clone(), value.unwrap_or_default()));
             }
@@ -2082,7 +2082,7 @@ impl<'a> Resolver<'a> {
                     compile(self, v, &wp, needed)
                 } else {
                     need(needed, p);
-                    Some(argo_ref(&Ref::Param(p.clone()), scope.context))
+                    Some(param_ref(p, scope.context))
                 };
                 args.push((p.clone(), value.unwrap_or_default()));
             }
@@ -2270,15 +2270,22 @@ fn need(needed: &mut BTreeSet<String>, name: &str) {
 }
 
 fn argo_ref(reference: &Ref, context: Context) -> String {
-    match (reference, context) {
-        // The hot cases (every step argument), without the formatter.
-        (Ref::Param(p), Context::Dag) => ["{{inputs.parameters.", p, "}}"].concat(),
-        (Ref::Param(p), Context::Exit) => ["{{workflow.parameters.", p, "}}"].concat(),
-        (Ref::StepOutput { step, output }, _) => {
+    match reference {
+        Ref::Param(p) => param_ref(p, context),
+        Ref::StepOutput { step, output } => {
             format!("{{{{tasks.{step}.outputs.parameters.{output}}}}}")
         }
-        (Ref::StepStatus(step), _) => format!("{{{{tasks.{step}.status}}}}"),
-        (Ref::Workflow(w), _) => w.argo().to_string(),
+        Ref::StepStatus(step) => format!("{{{{tasks.{step}.status}}}}"),
+        Ref::Workflow(w) => w.argo().to_string(),
+    }
+}
+
+/// The Argo reference to parameter `p` (every step argument: no formatter,
+/// no `Ref` made for it).
+fn param_ref(p: &str, context: Context) -> String {
+    match context {
+        Context::Dag => ["{{inputs.parameters.", p, "}}"].concat(),
+        Context::Exit => ["{{workflow.parameters.", p, "}}"].concat(),
     }
 }
 
