@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time `orchctl render` against the Hera baseline, side by side.
 
-usage: python3 bench/compare.py [--reps R] [--ns 1,100,500,1000] [--out DIR] [--settle S]
+usage: python3 bench/compare.py [--reps R] [--loop-reps L] [--ns 1,100,500,1000] [--out DIR] [--settle S]
 
 For each N, bench/gen_spec.py writes an orchctl spec of N projects and
 ../shared/bench/hera_render.py renders the same N projects with Hera. The two
@@ -13,8 +13,9 @@ into a new output directory; the table reports medians. Also measured:
 - orchctl against itself and the floor, under the same conditions: a render
   into a new directory, `render --check` and a `render` with nothing to do on
   the up-to-date tree, and at the largest N `cp -r` of the same output tree,
-  run in rotation R times (the timed renders above each follow a Hera run,
-  which leaves the caches cold);
+  run in rotation L times (the timed renders above each follow a Hera run,
+  which leaves the caches cold; these runs are cheap, so there are more of
+  them, for a steadier median on a busy machine);
 - the reference platform (pipelines/): render and render --check;
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
@@ -142,6 +143,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5, help="timed runs per tool and N (default 5)")
     ap.add_argument("--ns", default="1,100,500,1000", help="project counts (default 1,100,500,1000)")
     ap.add_argument("--out", type=Path, default=ROOT / "target" / "bench", help="work directory")
+    ap.add_argument("--loop-reps", type=int, default=25, help="rounds of the runs marked ‡ (default 25; each takes well under a second)")
     ap.add_argument("--settle", type=float, default=11, help="seconds to wait after deleting outputs (default 11)")
     args = ap.parse_args()
     ns = [int(n) for n in args.ns.split(",")]
@@ -201,7 +203,7 @@ def main() -> None:
         if n == max(ns):
             run(["cp", "-r", str(o_out), str(base / "cp-warm")])
         loop: dict[str, list[float]] = {k: [] for k in kinds}
-        for rep in range(args.reps):
+        for rep in range(args.loop_reps):
             for i in range(len(kinds)):
                 kind = kinds[(i + rep) % len(kinds)]
                 if kind == "render":
@@ -252,7 +254,7 @@ def main() -> None:
     ref_cmd = lambda d: [str(exe), "render", "--pipelines", str(ROOT / "pipelines"), "--out", str(d)]
     run(ref_cmd(ref_base / "warm"))
     ref_render, ref_check = [], []
-    for i in range(max(args.reps, 10)):
+    for i in range(max(args.loop_reps, 10)):
         ref_render.append(run(ref_cmd(ref_base / f"out-{i}"))[0])
         ref_check.append(run(ref_cmd(ref_base / f"out-{i}") + ["--check"])[0])
     ref_rss = peak_rss(gnu_time, ref_cmd(ref_base / "rss"))
@@ -281,8 +283,9 @@ def main() -> None:
         )
     lines += [
         "",
-        "‡ orchctl alone, in rotation: a render into a new directory, `render --check` and a render "
-        "with nothing to do on the up-to-date tree (and `cp -r` at the largest N).",
+        f"‡ orchctl alone, {args.loop_reps} rounds in rotation: a render into a new directory, "
+        "`render --check` and a render with nothing to do on the up-to-date tree (and `cp -r` at "
+        "the largest N); medians.",
         "",
         f"- Reference platform (`pipelines/`): render {ms(statistics.median(ref_render))}, "
         f"render --check {ms(statistics.median(ref_check))}, peak RSS {ref_rss / 1024:.1f} MB "
