@@ -65,9 +65,8 @@ fn bench_input(c: &mut Criterion, label: &str, pipelines: &Path) {
     // each file staged as soon as it is made, then renamed into place. Into
     // a new directory each time (in a parent of its own, as in a checkout,
     // where the staging directory is made); nothing is deleted while this is
-    // timed (on
-    // ext4 without a journal, files created soon after others were deleted
-    // are much slower to create; see bench/README.md).
+    // timed (on ext4 without a journal, files created soon after others were
+    // deleted are much slower to create; see bench/README.md).
     group.bench_function("render", |b| {
         b.iter_batched(
             || {

@@ -123,8 +123,6 @@ pub fn render_staged(loaded: &Loaded, stage: &write::Stage) -> Result<Staged, Di
 /// Which texts [`render_against`] keeps of the files it makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
-    /// Every text.
-    All,
     /// Only the texts of files that changed: an unchanged file is on disk
     /// as it was made (`render --check`, whose diff shows only changes).
     Changed,
@@ -142,8 +140,7 @@ pub struct Compared {
     pub path: String,
     /// Whether the output directory holds exactly this file already.
     pub unchanged: bool,
-    /// Its text; dropped at once (`None`) for an unchanged file unless
-    /// [`Keep::All`].
+    /// Its text; dropped at once (`None`) for an unchanged file.
     pub text: Option<String>,
     /// With [`Keep::Verified`], the [`drift::fingerprint`] of a text dropped.
     pub fingerprint: Option<u64>,
@@ -198,11 +195,11 @@ impl Checked {
 
 /// [`compile`] against an output directory, without keeping the objects:
 /// `unchanged(path, text)` tells, on the core that made the file and as
-/// soon as it is made, whether the directory holds it already. Unless
-/// [`Keep::All`], the text of an unchanged file is dropped at once, so when
-/// nothing changed (the common case in pre-commit and CI) the new tree never
-/// sits in memory. What `orchctl render` runs into a
-/// directory that holds files, and `orchctl render --check`.
+/// soon as it is made, whether the directory holds it already. The text of
+/// an unchanged file is dropped at once, so when nothing changed (the common
+/// case in pre-commit and CI) the new tree never sits in memory. What
+/// `orchctl render` runs into a directory that holds files, and
+/// `orchctl render --check`.
 ///
 /// # Errors
 /// Every diagnostic found, when at least one is an error.
@@ -213,11 +210,10 @@ pub fn render_against(
 ) -> Result<Checked, Diagnostics> {
     let compare = |path: String, text: String| {
         let unchanged = unchanged(&path, &text);
-        let (text, fingerprint) = match keep {
-            Keep::Changed | Keep::Verified if !unchanged => (Some(text), None),
-            Keep::All => (Some(text), None),
-            Keep::Changed => (None, None),
-            Keep::Verified => (None, Some(drift::fingerprint(&text))),
+        let (text, fingerprint) = match (unchanged, keep) {
+            (false, _) => (Some(text), None),
+            (true, Keep::Changed) => (None, None),
+            (true, Keep::Verified) => (None, Some(drift::fingerprint(&text))),
         };
         Compared {
             path,

@@ -11,7 +11,7 @@ use clap::Parser;
 use orchctl::diagnostic::{Code, Diagnostic};
 use orchctl::source::{Sources, slash_path};
 use orchctl::write::{Outcome, WriteError};
-use orchctl::{Diagnostics, Keep, Tree, drift, schema, write};
+use orchctl::{Diagnostics, Keep, drift, schema, write};
 
 use crate::cli::{
     Cli, Color, Command, InitArgs, PlayArgs, RenderArgs, RouteArgs, RouteFormat, SchemaArgs,
@@ -206,10 +206,10 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
     let tree = match checked.take_tree(&disk.generated) {
         Some(tree) => tree,
         None => {
-            // A file changed on disk since it was compared: make the tree
-            // again, keeping every text, and write it over what is there now.
-            let tree = match orchctl::render_against(&loaded, &|_, _| false, Keep::All) {
-                Ok(mut again) => again.take_tree(&Tree::new()).unwrap_or_default(),
+            // A file changed on disk since it was compared: compile the tree
+            // whole, and write it over what is there now.
+            let tree = match orchctl::compile(&loaded) {
+                Ok(compiled) => compiled.tree,
                 Err(diags) => {
                     ui.diagnostics(&loaded.sources, &diags);
                     return INVALID;
