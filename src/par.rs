@@ -2,6 +2,7 @@
 //! items are independent (parsing files, lowering chains, writing YAML).
 //! Results come back in input order, so output stays deterministic.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Below this many items the work is done on the calling thread.
@@ -12,8 +13,11 @@ const MIN_PARALLEL: usize = 64;
 /// Work is handed out in small batches from a shared counter, so a thread
 /// slowed down by anything else on the machine simply takes fewer batches.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads < 2 || items.len() < MIN_PARALLEL {
+    if items.len() < MIN_PARALLEL {
+        return items.iter().map(f).collect();
+    }
+    let threads = threads();
+    if threads < 2 {
         return items.iter().map(f).collect();
     }
     let batch = (items.len() / (threads * 8)).max(1);
@@ -48,6 +52,14 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         out.extend(results);
     }
     out
+}
+
+/// How many threads `map` uses, asked once per process: the standard library
+/// reads the cgroup files under /proc to answer, a tenth of a millisecond that
+/// a small render should not pay at all and a large one should pay only once.
+fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
 }
 
 #[cfg(test)]
