@@ -186,8 +186,9 @@ pub struct Step {
     /// The Argo `when` expression.
     pub when: Option<String>,
     pub kind: StepKind,
-    /// Arguments: target parameter → Argo value.
-    pub args: Vec<(String, String)>,
+    /// Arguments: target parameter → Argo value (shared with the DAG task
+    /// lowered from the step).
+    pub args: std::sync::Arc<[(String, String)]>,
     pub retry: Option<Retry>,
     pub timeout: Option<u64>,
     pub continue_on_failure: bool,
@@ -2096,7 +2097,7 @@ impl<'a> Resolver<'a> {
             deps: step.after.clone(),
             when,
             kind,
-            args,
+            args: args.into(),
             retry,
             timeout,
             continue_on_failure: step.continue_on_failure,

@@ -37,7 +37,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::argo::{
-    Arguments, Backoff, DagTask, Inputs, IntOrString, Parameter, PodGc, RetryStrategy, TtlStrategy,
+    Backoff, DagTask, Inputs, IntOrString, Parameter, PodGc, RetryStrategy, StepArguments,
+    TtlStrategy,
 };
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, suggestion};
 use crate::model::{LABEL_PREFIX, Model};
@@ -507,12 +508,16 @@ fn workflow(
                 .iter()
                 .map(|id| names[id.as_str()].to_string())
                 .collect(),
-            arguments: Some(Arguments {
-                parameters: vec![
-                    Parameter::value(TASK_ID, &run.id),
-                    Parameter::value(WORKFLOW_INPUT, run_name(chain, &plan.tag, &run.id, key)),
-                ],
-            }),
+            arguments: Some(StepArguments(
+                [
+                    (TASK_ID.to_string(), run.id.clone()),
+                    (
+                        WORKFLOW_INPUT.to_string(),
+                        run_name(chain, &plan.tag, &run.id, key),
+                    ),
+                ]
+                .into(),
+            )),
             ..DagTask::default()
         })
         .collect();

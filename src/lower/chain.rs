@@ -15,9 +15,9 @@ use super::pod::{self, OUTPUTS_DIR, WORKSPACE};
 use super::{Object, kebab, label_expression, metadata, sources};
 use crate::argo::{
     Arguments, ConfigMapKeyRef, ContinueOn, Dag, DagTask, Empty, Inputs, IntOrString,
-    LabelValueFrom, Manifest, MutexRef, Outputs, Parameter, PodGc, SemaphoreRef, Suspend,
-    Synchronization, Template, TemplateRef, TtlStrategy, ValueFrom, WorkflowMetadata, WorkflowSpec,
-    WorkflowTemplateBody,
+    LabelValueFrom, Manifest, MutexRef, Outputs, Parameter, PodGc, SemaphoreRef, StepArguments,
+    Suspend, Synchronization, Template, TemplateRef, TtlStrategy, ValueFrom, WorkflowMetadata,
+    WorkflowSpec, WorkflowTemplateBody,
 };
 use crate::check::go_duration;
 use crate::model::{Chain, LABEL_PREFIX, Lock, Model, Step, StepKind};
@@ -200,13 +200,7 @@ fn task(model: &Model, step: &Step) -> DagTask {
         continue_on: step
             .continue_on_failure
             .then_some(ContinueOn { failed: true }),
-        arguments: (!step.args.is_empty()).then(|| Arguments {
-            parameters: step
-                .args
-                .iter()
-                .map(|(k, v)| Parameter::value(k, v))
-                .collect(),
-        }),
+        arguments: (!step.args.is_empty()).then(|| StepArguments(step.args.clone())),
     }
 }
 
