@@ -1475,13 +1475,16 @@ impl<'a> Resolver<'a> {
         for (i, step) in chain.steps.iter().enumerate() {
             let mut deps = Vec::new();
             for (j, dep) in step.after.iter().enumerate() {
-                let mut p = base.clone();
-                p.extend([
-                    Seg::Key("steps"),
-                    Seg::Index(i),
-                    Seg::Key("after"),
-                    Seg::Index(j),
-                ]);
+                let p = || {
+                    let mut p = base.clone();
+                    p.extend([
+                        Seg::Key("steps"),
+                        Seg::Index(i),
+                        Seg::Key("after"),
+                        Seg::Index(j),
+                    ]);
+                    p
+                };
                 if index.contains_key(dep.as_str()) {
                     if dep == &step.name {
                         self.err(
@@ -1489,7 +1492,7 @@ impl<'a> Resolver<'a> {
                                 Code::Cycle,
                                 format!("step `{dep}` waits for itself"),
                             )
-                            .at(self.span(file, &p))
+                            .at(self.span(file, &p()))
                             .help("remove it from its own `after`"),
                         );
                     } else {
@@ -1501,7 +1504,7 @@ impl<'a> Resolver<'a> {
                             Code::UnknownStep,
                             format!("unknown step `{dep}` in chain `{name}`"),
                         )
-                        .at(self.span(file, &p))
+                        .at(self.span(file, &p()))
                         .help(suggestion(
                             "step",
                             dep,
@@ -1556,13 +1559,14 @@ impl<'a> Resolver<'a> {
             .collect();
         let mut needed: BTreeSet<String> = BTreeSet::new();
         let mut steps = Vec::with_capacity(chain.steps.len());
+        let by_name = chain_steps(chain);
         for (i, step) in chain.steps.iter().enumerate() {
             let mut path = base.clone();
             path.extend([Seg::Key("steps"), Seg::Index(i)]);
             let empty = BTreeSet::new();
             let anc = ancestors.get(step.name.as_str()).unwrap_or(&empty);
             let scope = StepScope {
-                chain: chain_steps(chain),
+                chain: &by_name,
                 ancestors: anc,
                 context: Context::Dag,
             };
@@ -1610,8 +1614,9 @@ impl<'a> Resolver<'a> {
                 return None;
             }
             let empty = BTreeSet::new();
+            let no_steps = BTreeMap::new();
             let scope = StepScope {
-                chain: BTreeMap::new(),
+                chain: &no_steps,
                 ancestors: &empty,
                 context: Context::Exit,
             };
@@ -2236,7 +2241,7 @@ impl<'a> Resolver<'a> {
 }
 
 struct StepScope<'a> {
-    chain: BTreeMap<&'a str, &'a spec::Step>,
+    chain: &'a BTreeMap<&'a str, &'a spec::Step>,
     ancestors: &'a BTreeSet<&'a str>,
     context: Context,
 }
