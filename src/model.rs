@@ -1541,10 +1541,9 @@ impl<'a> Resolver<'a> {
         // With a cycle, which step runs first is undefined: treat every step as
         // reachable rather than report outputs the cycle already explains.
         let ancestors = if cycle.is_none() {
-            ancestors(&graph)
+            Ancestors::of(&graph, &index, chain.steps.len())
         } else {
-            let all: BTreeSet<&str> = graph.keys().copied().collect();
-            graph.keys().map(|k| (*k, all.clone())).collect()
+            Ancestors::everyone(&index, chain.steps.len())
         };
         // Gates that guard their descendants.
         let guards: Vec<&str> = chain
@@ -1563,8 +1562,7 @@ impl<'a> Resolver<'a> {
         for (i, step) in chain.steps.iter().enumerate() {
             let mut path = base.clone();
             path.extend([Seg::Key("steps"), Seg::Index(i)]);
-            let empty = BTreeSet::new();
-            let anc = ancestors.get(step.name.as_str()).unwrap_or(&empty);
+            let anc = ancestors.of_step(&step.name);
             let scope = StepScope {
                 chain: &by_name,
                 ancestors: anc,
@@ -1573,7 +1571,7 @@ impl<'a> Resolver<'a> {
             if let Some(mut s) = self.step(step, model, file, &path, &scope, &mut needed) {
                 let gate_conds: Vec<String> = guards
                     .iter()
-                    .filter(|g| anc.contains(**g))
+                    .filter(|g| anc.contains(g))
                     .map(|g| format!("'{{{{tasks.{g}.outputs.parameters.approved}}}}' == 'true'"))
                     .collect();
                 if !gate_conds.is_empty() {
@@ -1613,11 +1611,10 @@ impl<'a> Resolver<'a> {
                 );
                 return None;
             }
-            let empty = BTreeSet::new();
             let no_steps = BTreeMap::new();
             let scope = StepScope {
                 chain: &no_steps,
-                ancestors: &empty,
+                ancestors: StepSet::EMPTY,
                 context: Context::Exit,
             };
             let mut exit_needed = BTreeSet::new();
@@ -2242,7 +2239,7 @@ impl<'a> Resolver<'a> {
 
 struct StepScope<'a> {
     chain: &'a BTreeMap<&'a str, &'a spec::Step>,
-    ancestors: &'a BTreeSet<&'a str>,
+    ancestors: StepSet<'a>,
     context: Context,
 }
 
@@ -2344,21 +2341,91 @@ fn topo<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> (Vec<&'a str>, Option<Ve
     (order, cycle)
 }
 
-/// Transitive dependencies of each node of an acyclic graph.
-fn ancestors<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> BTreeMap<&'a str, BTreeSet<&'a str>> {
-    let (order, _) = topo(graph);
-    let mut out: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for node in order {
-        let mut set = BTreeSet::new();
-        for dep in graph.get(node).into_iter().flatten() {
-            set.insert(*dep);
-            if let Some(a) = out.get(dep) {
-                set.extend(a.iter().copied());
+/// The steps that run before each step of a chain (its dependencies,
+/// transitively), one row of bits per step: a chain of thousands of steps
+/// in a row has millions of such pairs, too many for sets of names.
+struct Ancestors<'a> {
+    /// Step name → its row (and its bit in every row).
+    index: &'a BTreeMap<&'a str, usize>,
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl<'a> Ancestors<'a> {
+    /// From an acyclic graph of step names (`index` numbers them below `steps`).
+    fn of(
+        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        index: &'a BTreeMap<&'a str, usize>,
+        steps: usize,
+    ) -> Self {
+        let words = steps.div_ceil(64);
+        let mut bits = vec![0; steps * words];
+        // Dependencies first, so each row is complete before it is copied.
+        for node in topo(graph).0 {
+            let Some(&row) = index.get(node) else {
+                continue;
+            };
+            for dep in graph.get(node).into_iter().flatten() {
+                let Some(&from) = index.get(dep).filter(|&&from| from != row) else {
+                    continue;
+                };
+                let (to, from_row) = if row < from {
+                    let (head, tail) = bits.split_at_mut(from * words);
+                    (&mut head[row * words..][..words], &tail[..words])
+                } else {
+                    let (head, tail) = bits.split_at_mut(row * words);
+                    (&mut tail[..words], &head[from * words..][..words])
+                };
+                for (t, f) in to.iter_mut().zip(from_row) {
+                    *t |= f;
+                }
+                to[from / 64] |= 1 << (from % 64);
             }
         }
-        out.insert(node, set);
+        Self { index, words, bits }
     }
-    out
+
+    /// Every step before every other (what a cycle leaves undecided).
+    fn everyone(index: &'a BTreeMap<&'a str, usize>, steps: usize) -> Self {
+        let words = steps.div_ceil(64);
+        Self {
+            index,
+            words,
+            bits: vec![u64::MAX; steps * words],
+        }
+    }
+
+    /// The steps before step `name`.
+    fn of_step(&self, name: &str) -> StepSet<'_> {
+        match self.index.get(name) {
+            Some(&row) => StepSet {
+                index: Some(self.index),
+                row: &self.bits[row * self.words..][..self.words],
+            },
+            None => StepSet::EMPTY,
+        }
+    }
+}
+
+/// A set of a chain's steps: a row of [`Ancestors`].
+#[derive(Clone, Copy)]
+struct StepSet<'a> {
+    index: Option<&'a BTreeMap<&'a str, usize>>,
+    row: &'a [u64],
+}
+
+impl StepSet<'_> {
+    const EMPTY: StepSet<'static> = StepSet {
+        index: None,
+        row: &[],
+    };
+
+    fn contains(&self, name: &str) -> bool {
+        self.index
+            .and_then(|index| index.get(name))
+            .and_then(|&i| self.row.get(i / 64).map(|word| word >> (i % 64) & 1 == 1))
+            .unwrap_or(false)
+    }
 }
 
 fn shift(span: Span, offset: usize, len: usize) -> Span {
@@ -2465,7 +2532,43 @@ mod tests {
         let (order, cycle) = topo(&g);
         assert!(cycle.is_none());
         assert_eq!(order, vec!["a", "b", "c"]);
-        let anc = ancestors(&g);
-        assert_eq!(anc["c"], ["a", "b"].into_iter().collect());
+        let index: BTreeMap<&str, usize> = [("a", 0), ("b", 1), ("c", 2)].into();
+        let anc = Ancestors::of(&g, &index, 3);
+        let before = |step: &str| {
+            ["a", "b", "c"]
+                .into_iter()
+                .filter(|s| anc.of_step(step).contains(s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(before("a"), Vec::<&str>::new());
+        assert_eq!(before("b"), ["a"]);
+        assert_eq!(before("c"), ["a", "b"]);
+        assert!(!anc.of_step("d").contains("a"));
+        assert!(!StepSet::EMPTY.contains("a"));
+        // Past one word of bits: a line of 150 steps, each after the one before.
+        let names: Vec<String> = (0..150).map(|i| format!("s{i}")).collect();
+        let index: BTreeMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let g: BTreeMap<&str, Vec<&str>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.as_str(),
+                    names[..i].last().map(String::as_str).into_iter().collect(),
+                )
+            })
+            .collect();
+        let anc = Ancestors::of(&g, &index, names.len());
+        for (i, n) in names.iter().enumerate() {
+            for (j, m) in names.iter().enumerate() {
+                assert_eq!(anc.of_step(n).contains(m), j < i, "{m} before {n}");
+            }
+        }
+        let all = Ancestors::everyone(&index, names.len());
+        assert!(all.of_step("s3").contains("s149") && all.of_step("s149").contains("s149"));
     }
 }
