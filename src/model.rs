@@ -1471,20 +1471,21 @@ impl<'a> Resolver<'a> {
             }
         }
         // Dependencies.
+        let after_path = |i: usize, j: usize| {
+            let mut p = base.clone();
+            p.extend([
+                Seg::Key("steps"),
+                Seg::Index(i),
+                Seg::Key("after"),
+                Seg::Index(j),
+            ]);
+            p
+        };
         let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (i, step) in chain.steps.iter().enumerate() {
             let mut deps = Vec::new();
             for (j, dep) in step.after.iter().enumerate() {
-                let p = || {
-                    let mut p = base.clone();
-                    p.extend([
-                        Seg::Key("steps"),
-                        Seg::Index(i),
-                        Seg::Key("after"),
-                        Seg::Index(j),
-                    ]);
-                    p
-                };
+                let p = || after_path(i, j);
                 if index.contains_key(dep.as_str()) {
                     if dep == &step.name {
                         self.err(
@@ -1523,13 +1524,7 @@ impl<'a> Resolver<'a> {
                 .iter()
                 .position(|a| a == cycle[1])
                 .unwrap_or(0);
-            let mut p = base.clone();
-            p.extend([
-                Seg::Key("steps"),
-                Seg::Index(i),
-                Seg::Key("after"),
-                Seg::Index(j),
-            ]);
+            let p = after_path(i, j);
             let mut rev = cycle.clone();
             rev.reverse();
             self.err(
