@@ -215,6 +215,9 @@ struct Index<'a> {
     docs: &'a [Document],
     /// Lowercase kind → document indices.
     by_kind: HashMap<String, Vec<usize>>,
+    /// (Lowercase kind, name) → document indices: a reference is found
+    /// without scanning every object of its kind.
+    by_name: HashMap<(String, &'a str), Vec<usize>>,
     externals: &'a [External],
 }
 
@@ -234,20 +237,23 @@ fn same_namespace(a: Option<&str>, b: Option<&str>) -> bool {
 impl<'a> Index<'a> {
     fn new(docs: &'a [Document], checkable: &[bool], externals: &'a [External]) -> Self {
         let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_name: HashMap<(String, &str), Vec<usize>> = HashMap::new();
         for (i, doc) in docs.iter().enumerate() {
             if !checkable[i] {
                 continue;
             }
             if let Some(kind) = doc.kind() {
-                by_kind
-                    .entry(kind.to_ascii_lowercase())
-                    .or_default()
-                    .push(i);
+                let kind = kind.to_ascii_lowercase();
+                if let Some(name) = doc.str_at(&["metadata", "name"]) {
+                    by_name.entry((kind.clone(), name)).or_default().push(i);
+                }
+                by_kind.entry(kind).or_default().push(i);
             }
         }
         Self {
             docs,
             by_kind,
+            by_name,
             externals,
         }
     }
@@ -260,11 +266,13 @@ impl<'a> Index<'a> {
 
     fn resolve(&self, kind: &str, namespace: Option<&str>, name: &str) -> Resolved {
         let cluster_scoped = kind.starts_with("Cluster");
-        if let Some(&i) = self.of_kind(kind).iter().find(|&&i| {
-            let d = &self.docs[i];
-            d.str_at(&["metadata", "name"]) == Some(name)
-                && (cluster_scoped || same_namespace(d.namespace(), namespace))
-        }) {
+        if let Some(&i) = self
+            .by_name
+            .get(&(kind.to_ascii_lowercase(), name))
+            .into_iter()
+            .flatten()
+            .find(|&&i| cluster_scoped || same_namespace(self.docs[i].namespace(), namespace))
+        {
             return Resolved::Found(i);
         }
         if self
@@ -1149,16 +1157,18 @@ impl<'a> Checker<'a> {
 
     /// A task, step or template that calls a template (`template` or
     /// `templateRef`) with `arguments`.
-    fn call(
+    fn call<'v>(
         &mut self,
         i: usize,
         at: &Pointer,
         caller: &Value,
-        local: &[&Value],
+        local: &[&'v Value],
         ns: Option<&str>,
         who: &str,
-    ) {
-        let target: Option<(Value, String)> = if let Some(name) =
+    ) where
+        'a: 'v,
+    {
+        let target: Option<(&'v Value, String)> = if let Some(name) =
             caller.get("template").and_then(Value::as_str)
         {
             if name.contains("{{") {
@@ -1168,7 +1178,7 @@ impl<'a> Checker<'a> {
                 .iter()
                 .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
             {
-                Some(t) => Some(((*t).clone(), format!("template `{name}`"))),
+                Some(t) => Some((*t, format!("template `{name}`"))),
                 None => {
                     let names: Vec<&str> = local
                         .iter()
@@ -1221,10 +1231,7 @@ impl<'a> Checker<'a> {
                     let target_doc = &self.doc(t).value;
                     let spec = target_doc.get("spec").unwrap_or(&Value::Null);
                     match template_named(spec, template) {
-                        Some(tv) => Some((
-                            tv.clone(),
-                            format!("template `{template}` of {kind} `{name}`"),
-                        )),
+                        Some(tv) => Some((tv, format!("template `{template}` of {kind} `{name}`"))),
                         None => {
                             let names: Vec<String> = spec
                                 .get("templates")
