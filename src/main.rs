@@ -754,15 +754,15 @@ fn validate_cmd(ui: &Ui, args: &ValidateArgs) -> u8 {
         if args.output == ValidateFormat::Text {
             ui.diagnostics(&loaded.sources, &compiled.warnings);
         }
-        let documents = validate::rendered(&compiled, &loaded, "generated");
+        let documents = validate::rendered(compiled, &loaded, "generated");
         externals.extend(validate::referenced_secrets(&documents));
         let files = documents.len();
         (loaded.sources, documents, Vec::new(), files)
     } else {
-        if let Some((loaded, compiled)) = &compiled {
+        if let Some((loaded, compiled)) = compiled {
             externals.extend(validate::referenced_secrets(&validate::rendered(
                 compiled,
-                loaded,
+                &loaded,
                 "generated",
             )));
         }
@@ -774,6 +774,9 @@ fn validate_cmd(ui: &Ui, args: &ValidateArgs) -> u8 {
         externals,
         schemas: schemas.as_mut(),
     };
+    // The process ends after this command: the documents (every object of a
+    // large spec as JSON, with its locator) are left to the OS.
+    let documents = std::mem::ManuallyDrop::new(documents);
     let mut report = validate::validate(&documents, records, &mut options);
     report.files = files;
     if args.output == ValidateFormat::Text {

@@ -332,7 +332,8 @@ fn without_externals_secrets_must_be_declared() {
 fn the_reference_output_is_valid_against_both_schema_versions() {
     let (loaded, result) = orchctl::compile_dir(&root().join("pipelines"));
     let compiled = result.expect("the reference spec compiles");
-    let documents = validate::rendered(&compiled, &loaded, "generated");
+    let objects = compiled.objects.len();
+    let documents = validate::rendered(compiled, &loaded, "generated");
     let externals = validate::referenced_secrets(&documents);
     assert!(
         externals.iter().any(|e| e.name == "github-app-5dlabs"),
@@ -348,7 +349,7 @@ fn the_reference_output_is_valid_against_both_schema_versions() {
         let problems: Vec<String> = findings(&report, &loaded.sources);
         assert!(problems.is_empty(), "{dir}: {problems:#?}");
         assert!(report.is_valid());
-        assert_eq!(report.records.len(), compiled.objects.len());
+        assert_eq!(report.records.len(), objects);
     }
 }
 
@@ -813,7 +814,7 @@ fn manifests_from_stdin_and_broken_yaml() {
 fn findings_on_rendered_objects_point_into_the_spec() {
     let (loaded, result) = orchctl::compile_dir(&root().join("pipelines"));
     let compiled = result.unwrap();
-    let mut documents = validate::rendered(&compiled, &loaded, "generated");
+    let mut documents = validate::rendered(compiled, &loaded, "generated");
     let delivery = documents
         .iter_mut()
         .find(|d| d.path == "generated/workflowtemplates/delivery.yaml")

@@ -76,6 +76,15 @@ impl Object {
         self.value.get_or_init(|| self.body.to_value())
     }
 
+    /// The object as a JSON value, taken from it (made now unless
+    /// [`Object::value`] made it already).
+    #[must_use]
+    pub fn into_value(self) -> serde_json::Value {
+        self.value
+            .into_inner()
+            .unwrap_or_else(|| self.body.to_value())
+    }
+
     /// Append the object's YAML (no header, no `---`).
     pub fn write_yaml(&self, out: &mut String) {
         self.body.write_yaml(out);

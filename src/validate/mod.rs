@@ -543,13 +543,15 @@ fn read_text(input: &mut Input, sources: &mut Sources, shown: &str, path: &Path,
 /// output directory as shown), each located at the spec element it came
 /// from.
 #[must_use]
-pub fn rendered(compiled: &crate::Compiled, loaded: &Loaded, out: &str) -> Vec<Document> {
+pub fn rendered(compiled: crate::Compiled, loaded: &Loaded, out: &str) -> Vec<Document> {
     let shared = Arc::new(loaded.clone());
     compiled
         .objects
-        .iter()
+        .into_iter()
         .map(|object| {
             let spec = Arc::clone(&shared);
+            // Taken before the JSON value is made: the locator makes its own
+            // only if a finding needs a place.
             let traced = object.clone();
             let locator: Locator = Arc::new(move |pointer: &Pointer| {
                 let path = path_segs(traced.value(), pointer);
@@ -557,9 +559,9 @@ pub fn rendered(compiled: &crate::Compiled, loaded: &Loaded, out: &str) -> Vec<D
             });
             Document {
                 path: format!("{out}/{}", object.path),
-                value: object.value().clone(),
+                origin: trace::object(loaded, &object).map(|t| t.span),
+                value: object.into_value(),
                 node: None,
-                origin: trace::object(loaded, object).map(|t| t.span),
                 locator: Some(locator),
             }
         })
