@@ -1538,7 +1538,7 @@ impl<'a> Resolver<'a> {
         let ancestors = if cycle.is_none() {
             Ancestors::of(&graph, &index, chain.steps.len())
         } else {
-            Ancestors::everyone(&index, chain.steps.len())
+            Ancestors::everyone(&index)
         };
         // Gates that guard their descendants.
         let guards: Vec<&str> = chain
@@ -2338,12 +2338,16 @@ fn topo<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> (Vec<&'a str>, Option<Ve
 
 /// The steps that run before each step of a chain (its dependencies,
 /// transitively), one row of bits per step: a chain of thousands of steps
-/// in a row has millions of such pairs, too many for sets of names.
+/// in a row has millions of such pairs, too many for sets of names. A step
+/// that waits for nothing has no row, so a long chain of independent steps
+/// costs nothing; a cycle leaves the order undecided and makes every step
+/// count as before every other, without rows.
 struct Ancestors<'a> {
     /// Step name → its row (and its bit in every row).
     index: &'a BTreeMap<&'a str, usize>,
-    words: usize,
-    bits: Vec<u64>,
+    /// Empty for a step without dependencies.
+    rows: Vec<Vec<u64>>,
+    everyone: bool,
 }
 
 impl<'a> Ancestors<'a> {
@@ -2354,39 +2358,40 @@ impl<'a> Ancestors<'a> {
         steps: usize,
     ) -> Self {
         let words = steps.div_ceil(64);
-        let mut bits = vec![0; steps * words];
+        let mut rows: Vec<Vec<u64>> = vec![Vec::new(); steps];
         // Dependencies first, so each row is complete before it is copied.
         for node in topo(graph).0 {
             let Some(&row) = index.get(node) else {
                 continue;
             };
+            let mut bits = Vec::new();
             for dep in graph.get(node).into_iter().flatten() {
                 let Some(&from) = index.get(dep).filter(|&&from| from != row) else {
                     continue;
                 };
-                let (to, from_row) = if row < from {
-                    let (head, tail) = bits.split_at_mut(from * words);
-                    (&mut head[row * words..][..words], &tail[..words])
-                } else {
-                    let (head, tail) = bits.split_at_mut(row * words);
-                    (&mut tail[..words], &head[from * words..][..words])
-                };
-                for (t, f) in to.iter_mut().zip(from_row) {
+                if bits.is_empty() {
+                    bits = vec![0; words];
+                }
+                for (t, f) in bits.iter_mut().zip(&rows[from]) {
                     *t |= f;
                 }
-                to[from / 64] |= 1 << (from % 64);
+                bits[from / 64] |= 1 << (from % 64);
             }
+            rows[row] = bits;
         }
-        Self { index, words, bits }
+        Self {
+            index,
+            rows,
+            everyone: false,
+        }
     }
 
     /// Every step before every other (what a cycle leaves undecided).
-    fn everyone(index: &'a BTreeMap<&'a str, usize>, steps: usize) -> Self {
-        let words = steps.div_ceil(64);
+    fn everyone(index: &'a BTreeMap<&'a str, usize>) -> Self {
         Self {
             index,
-            words,
-            bits: vec![u64::MAX; steps * words],
+            rows: Vec::new(),
+            everyone: true,
         }
     }
 
@@ -2395,7 +2400,8 @@ impl<'a> Ancestors<'a> {
         match self.index.get(name) {
             Some(&row) => StepSet {
                 index: Some(self.index),
-                row: &self.bits[row * self.words..][..self.words],
+                row: self.rows.get(row).map_or(&[], Vec::as_slice),
+                everyone: self.everyone,
             },
             None => StepSet::EMPTY,
         }
@@ -2407,19 +2413,25 @@ impl<'a> Ancestors<'a> {
 struct StepSet<'a> {
     index: Option<&'a BTreeMap<&'a str, usize>>,
     row: &'a [u64],
+    everyone: bool,
 }
 
 impl StepSet<'_> {
     const EMPTY: StepSet<'static> = StepSet {
         index: None,
         row: &[],
+        everyone: false,
     };
 
     fn contains(&self, name: &str) -> bool {
-        self.index
-            .and_then(|index| index.get(name))
-            .and_then(|&i| self.row.get(i / 64).map(|word| word >> (i % 64) & 1 == 1))
-            .unwrap_or(false)
+        let Some(&i) = self.index.and_then(|index| index.get(name)) else {
+            return false;
+        };
+        self.everyone
+            || self
+                .row
+                .get(i / 64)
+                .is_some_and(|word| word >> (i % 64) & 1 == 1)
     }
 }
 
@@ -2563,7 +2575,13 @@ mod tests {
                 assert_eq!(anc.of_step(n).contains(m), j < i, "{m} before {n}");
             }
         }
-        let all = Ancestors::everyone(&index, names.len());
+        // Steps that wait for nothing keep no row at all.
+        let free: BTreeMap<&str, Vec<&str>> =
+            names.iter().map(|n| (n.as_str(), Vec::new())).collect();
+        let anc = Ancestors::of(&free, &index, names.len());
+        assert!(anc.rows.iter().all(Vec::is_empty));
+        assert!(!anc.of_step("s149").contains("s0"));
+        let all = Ancestors::everyone(&index);
         assert!(all.of_step("s3").contains("s149") && all.of_step("s149").contains("s149"));
     }
 }
