@@ -13,10 +13,12 @@ const MIN_PARALLEL: usize = 64;
 /// Work is handed out in small batches from a shared counter, so a thread
 /// slowed down by anything else on the machine simply takes fewer batches.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() < MIN_PARALLEL {
-        return items.iter().map(f).collect();
-    }
-    let threads = threads();
+    // The length first: a small map never asks for the thread count.
+    let threads = if items.len() < MIN_PARALLEL {
+        1
+    } else {
+        threads()
+    };
     if threads < 2 {
         return items.iter().map(f).collect();
     }
