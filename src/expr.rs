@@ -7,8 +7,6 @@
 //! where the string lands. A literal `{{` in a spec string is an error, so
 //! nothing reaches Argo's template engine by accident.
 
-use std::fmt::Write as _;
-
 /// A parsed string: literal text and references.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -55,50 +53,61 @@ impl Template {
     /// # Errors
     /// An unterminated or unknown reference, or a raw `{{`.
     pub fn parse(text: &str) -> Result<Self, ExprError> {
+        // The delimiters are ASCII, so the text is scanned byte by byte and
+        // sliced only next to them; messages count characters.
+        let chars_to = |i: usize| text[..i].chars().count();
+        let bytes = text.as_bytes();
         let mut parts = Vec::new();
         let mut literal = String::new();
-        let chars: Vec<char> = text.chars().collect();
+        // Where the literal text not yet in `literal` starts.
+        let mut from = 0;
         let mut i = 0;
-        while i < chars.len() {
-            if chars[i] == '{' && chars.get(i + 1) == Some(&'{') {
-                return Err(ExprError {
-                    offset: i,
-                    len: 2,
-                    message: "`{{` is Argo's template syntax and is not allowed in a spec".into(),
-                    help: format!("{FORMS}; orchctl writes the Argo form"),
-                });
-            }
-            if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
-                literal.push_str("${");
-                i += 3;
-                continue;
-            }
-            if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
-                let Some(close) = chars[i + 2..].iter().position(|c| *c == '}') else {
+        while i < bytes.len() {
+            let next = |k: usize| bytes.get(i + k).copied();
+            match bytes[i] {
+                b'{' if next(1) == Some(b'{') => {
                     return Err(ExprError {
-                        offset: i,
-                        len: chars.len() - i,
-                        message: "unterminated `${`".into(),
-                        help: FORMS.into(),
+                        offset: chars_to(i),
+                        len: 2,
+                        message: "`{{` is Argo's template syntax and is not allowed in a spec"
+                            .into(),
+                        help: format!("{FORMS}; orchctl writes the Argo form"),
                     });
-                };
-                let inner: String = chars[i + 2..i + 2 + close].iter().collect();
-                let reference = parse_ref(inner.trim()).ok_or_else(|| ExprError {
-                    offset: i,
-                    len: close + 3,
-                    message: format!("unknown reference `${{{inner}}}`"),
-                    help: FORMS.into(),
-                })?;
-                if !literal.is_empty() {
-                    parts.push(Part::Text(std::mem::take(&mut literal)));
                 }
-                parts.push(Part::Ref(reference));
-                i += close + 3;
-                continue;
+                b'$' if next(1) == Some(b'$') && next(2) == Some(b'{') => {
+                    literal.push_str(&text[from..i]);
+                    literal.push_str("${");
+                    i += 3;
+                    from = i;
+                }
+                b'$' if next(1) == Some(b'{') => {
+                    let Some(close) = bytes[i + 2..].iter().position(|&b| b == b'}') else {
+                        return Err(ExprError {
+                            offset: chars_to(i),
+                            len: text[i..].chars().count(),
+                            message: "unterminated `${`".into(),
+                            help: FORMS.into(),
+                        });
+                    };
+                    let inner = &text[i + 2..i + 2 + close];
+                    let reference = parse_ref(inner.trim()).ok_or_else(|| ExprError {
+                        offset: chars_to(i),
+                        len: inner.chars().count() + 3,
+                        message: format!("unknown reference `${{{inner}}}`"),
+                        help: FORMS.into(),
+                    })?;
+                    literal.push_str(&text[from..i]);
+                    if !literal.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(Part::Ref(reference));
+                    i += close + 3;
+                    from = i;
+                }
+                _ => i += 1,
             }
-            literal.push(chars[i]);
-            i += 1;
         }
+        literal.push_str(&text[from..]);
         if !literal.is_empty() {
             parts.push(Part::Text(literal));
         }
@@ -131,9 +140,7 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Ref(r) => {
-                    let _ = write!(out, "{}", write(r));
-                }
+                Part::Ref(r) => out.push_str(&write(r)),
             }
         }
         out
@@ -208,5 +215,36 @@ mod tests {
         let e = Template::parse("${params}").unwrap_err();
         assert!(e.message.contains("unknown reference"));
         assert!(Template::parse("${params.a").is_err());
+    }
+
+    #[test]
+    fn splits_text_and_references_exactly() {
+        let text = |t: &str| Part::Text(t.into());
+        let param = |p: &str| Part::Ref(Ref::Param(p.into()));
+        let parts = |s: &str| Template::parse(s).unwrap().parts;
+        assert_eq!(parts(""), vec![]);
+        assert_eq!(parts("plain"), vec![text("plain")]);
+        assert_eq!(parts("${params.a}"), vec![param("a")]);
+        assert_eq!(
+            parts("a${params.b}c$${d}e${ params.f }"),
+            vec![text("a"), param("b"), text("c${d}e"), param("f")]
+        );
+        assert_eq!(parts("$$${params.a}$"), vec![text("$${params.a}$")]);
+        assert_eq!(
+            parts("é${params.a}ü"),
+            vec![text("é"), param("a"), text("ü")]
+        );
+    }
+
+    #[test]
+    fn error_offsets_count_characters() {
+        let e = Template::parse("héllo {{x}}").unwrap_err();
+        assert_eq!((e.offset, e.len), (6, 2));
+        let e = Template::parse("ünï ${params.ä}").unwrap_err();
+        assert_eq!((e.offset, e.len), (4, 14 - 4 + 1));
+        assert_eq!(e.message, "unknown reference `${params.ä}`");
+        let e = Template::parse("ü ${params.a").unwrap_err();
+        assert_eq!((e.offset, e.len), (2, 10));
+        assert_eq!(e.message, "unterminated `${`");
     }
 }
