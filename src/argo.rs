@@ -285,12 +285,16 @@ pub struct DagTask {
 /// they come from rather than copied: a platform of a thousand chains passes
 /// about fifty thousand.
 #[derive(Debug, Clone)]
-pub struct StepArguments(pub Arc<[(String, String)]>);
+pub struct StepArguments(pub Arc<[Argument]>);
+
+/// An argument's name and value. Shared, not copied: most steps pass the
+/// same names, and the same references to parameters, as many others.
+pub type Argument = (Arc<str>, Arc<str>);
 
 impl Serialize for StepArguments {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Parameters<'a>(&'a [(String, String)]);
+        struct Parameters<'a>(&'a [Argument]);
         impl Serialize for Parameters<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_seq(self.0.iter().map(|(name, value)| Named { name, value }))

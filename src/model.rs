@@ -5,7 +5,8 @@
 //! [`resolve`] checks while it resolves and reports every problem it finds;
 //! it returns a model only when there are no errors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::check::{
     go_duration, image_problem, is_config_map_key, is_dns_label, is_env_name, is_label_key,
@@ -188,7 +189,7 @@ pub struct Step {
     pub kind: StepKind,
     /// Arguments: target parameter → Argo value (shared with the DAG task
     /// lowered from the step).
-    pub args: std::sync::Arc<[(String, String)]>,
+    pub args: std::sync::Arc<[crate::argo::Argument]>,
     pub retry: Option<Retry>,
     pub timeout: Option<u64>,
     pub continue_on_failure: bool,
@@ -1335,6 +1336,7 @@ impl<'a> Resolver<'a> {
             }
             waves[wave].push(name);
         }
+        let shared = SharedArgs::new(model);
         for wave in waves {
             let done: &Model = model;
             let resolved = crate::par::map(&wave, |name| {
@@ -1342,7 +1344,7 @@ impl<'a> Resolver<'a> {
                     loaded,
                     diags: Diagnostics::default(),
                 };
-                let chain = r.chain(name, &spec.chains[*name], done);
+                let chain = r.chain(name, &spec.chains[*name], done, &shared);
                 (chain, r.diags)
             });
             for (name, (chain, diags)) in wave.into_iter().zip(resolved) {
@@ -1407,7 +1409,13 @@ impl<'a> Resolver<'a> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn chain(&mut self, name: &str, chain: &spec::Chain, model: &Model) -> Option<Chain> {
+    fn chain(
+        &mut self,
+        name: &str,
+        chain: &spec::Chain,
+        model: &Model,
+        shared: &SharedArgs,
+    ) -> Option<Chain> {
         let file = self.loaded.origins.chains.get(name).copied();
         let base = vec![Seg::Key("chains"), Seg::Key(name)];
         let at = |extra: &[Seg<'static>]| {
@@ -1562,6 +1570,7 @@ impl<'a> Resolver<'a> {
                 chain: &by_name,
                 ancestors: anc,
                 context: Context::Dag,
+                shared,
             };
             if let Some(mut s) = self.step(step, model, file, &path, &scope, &mut needed) {
                 let gate_conds: Vec<String> = guards
@@ -1611,6 +1620,7 @@ impl<'a> Resolver<'a> {
                 chain: &no_steps,
                 ancestors: StepSet::EMPTY,
                 context: Context::Exit,
+                shared,
             };
             let mut exit_needed = BTreeSet::new();
             let s = self.step(step, model, file, &path, &scope, &mut exit_needed);
@@ -1805,39 +1815,40 @@ impl<'a> Resolver<'a> {
             .retry
             .as_ref()
             .map(|r| self.retry(r, file, &at("retry")));
-        let mut args: Vec<(String, String)> = Vec::with_capacity(model.parameters.len() + 4);
+        let shared = scope.shared;
+        let mut args: Vec<crate::argo::Argument> = Vec::with_capacity(model.parameters.len() + 4);
         let kind;
         if let Some(agent) = &step.agent {
-            let inputs = model.agent_step_inputs();
-            let mut targets: Vec<&str> = vec![MODEL];
-            targets.extend(inputs.iter().map(|p| p.name.as_str()));
+            let inputs = shared.inputs.iter().map(|&i| &shared.params[i]);
+            let mut targets: Vec<&str> = Vec::with_capacity(shared.inputs.len() + 1);
+            targets.push(MODEL);
+            targets.extend(inputs.clone().map(|p| &*p.name));
             self.with_keys(step, &targets, file, path);
             let agent_path = at("agent");
-            let (agent_value, profile) = match Template::parse(agent) {
-                Ok(t) if t.as_literal().is_some() => {
-                    let name = t.as_literal().unwrap_or_default();
-                    match model.agents.get(&name) {
-                        Some(a) => (name.clone(), Some(a)),
-                        None => {
-                            if !self.loaded.defines("agents", &name) {
-                                self.err(
-                                    Diagnostic::error(
-                                        Code::UnknownAgent,
-                                        format!("unknown agent `{name}`"),
-                                    )
-                                    .at(self.span(file, &agent_path))
-                                    .help(suggestion(
-                                        "agent",
-                                        &name,
-                                        self.loaded.spec.agents.keys().map(String::as_str),
-                                    )),
-                                );
-                            }
-                            return None;
+            let parsed = Template::parse(agent);
+            let literal = parsed.as_ref().ok().and_then(Template::as_literal);
+            let (agent_value, profile) = match (parsed, literal) {
+                (Ok(_), Some(name)) => match model.agents.get(&name) {
+                    Some(a) => (shared.agent_name(&name), Some(a)),
+                    None => {
+                        if !self.loaded.defines("agents", &name) {
+                            self.err(
+                                Diagnostic::error(
+                                    Code::UnknownAgent,
+                                    format!("unknown agent `{name}`"),
+                                )
+                                .at(self.span(file, &agent_path))
+                                .help(suggestion(
+                                    "agent",
+                                    &name,
+                                    self.loaded.spec.agents.keys().map(String::as_str),
+                                )),
+                            );
                         }
+                        return None;
                     }
-                }
-                Ok(t) => match t.parts.as_slice() {
+                },
+                (Ok(t), None) => match t.parts.as_slice() {
                     [crate::expr::Part::Ref(Ref::Param(p))] => {
                         let param = model.param(p);
                         match param {
@@ -1878,7 +1889,7 @@ impl<'a> Resolver<'a> {
                             }
                         }
                         need(needed, p);
-                        (param_ref(p, scope.context), None)
+                        (shared.reference(p, scope.context), None)
                     }
                     _ => {
                         self.err(
@@ -1892,7 +1903,7 @@ impl<'a> Resolver<'a> {
                         return None;
                     }
                 },
-                Err(e) => {
+                (Err(e), _) => {
                     self.expr_error(&e, file, &agent_path);
                     return None;
                 }
@@ -1911,7 +1922,7 @@ impl<'a> Resolver<'a> {
                     );
                 }
             }
-            args.push((AGENT.to_string(), agent_value));
+            args.push((Arc::clone(&shared.agent), agent_value));
             let model_value = if let Some(m) = step.with.get(MODEL) {
                 let mut p = at("with");
                 p.push(Seg::Key(MODEL));
@@ -1932,10 +1943,13 @@ impl<'a> Resolver<'a> {
                 );
                 None
             };
-            args.push((MODEL.to_string(), model_value.unwrap_or_default()));
-            args.push((STEP.to_string(), step.name.clone()));
+            args.push((
+                Arc::clone(&shared.model),
+                model_value.unwrap_or_default().into(),
+            ));
+            args.push((Arc::clone(&shared.step), step.name.as_str().into()));
             if let Some(t) = timeout {
-                args.push((TIMEOUT.to_string(), t.to_string()));
+                args.push((Arc::clone(&shared.timeout), t.to_string().into()));
             }
             if let Some(r) = &step.retry {
                 if r.backoff.is_some() || r.policy != RetryPolicy::OnFailure {
@@ -1945,18 +1959,18 @@ impl<'a> Resolver<'a> {
                             .help("the policy and backoff of agent steps come from `runtime.defaults.retry`; container steps take a full retry policy"),
                     );
                 }
-                args.push((RETRIES.to_string(), r.limit.to_string()));
+                args.push((Arc::clone(&shared.retries), r.limit.to_string().into()));
             }
             for input in inputs {
-                let value = if let Some(v) = step.with.get(&input.name) {
+                let value = if let Some(v) = step.with.get(&*input.name) {
                     let mut p = at("with");
                     p.push(Seg::Key(&input.name));
-                    compile(self, v, &p, needed)
+                    compile(self, v, &p, needed).unwrap_or_default().into()
                 } else {
                     need(needed, &input.name);
-                    Some(param_ref(&input.name, scope.context))
+                    input.reference(scope.context)
                 };
-                args.push((input.name.clone(), value.unwrap_or_default()));
+                args.push((Arc::clone(&input.name), value));
             }
             kind = StepKind::Agent { tier };
         } else if let Some(c) = &step.container {
@@ -2007,15 +2021,17 @@ impl<'a> Resolver<'a> {
                     );
                     continue;
                 }
-                match Template::parse(value) {
-                    Ok(t) if t.as_literal().is_some() => env.push((name.clone(), t.as_literal())),
-                    Ok(_) => {
+                let parsed = Template::parse(value);
+                let literal = parsed.as_ref().ok().and_then(Template::as_literal);
+                match (parsed, literal) {
+                    (Ok(_), Some(text)) => env.push((name.clone(), Some(text))),
+                    (Ok(_), None) => {
                         if let Some(v) = compile(self, value, &p, needed) {
-                            args.push((name.clone(), v));
+                            args.push((name.as_str().into(), v.into()));
                             env.push((name.clone(), None));
                         }
                     }
-                    Err(e) => self.expr_error(&e, file, &p),
+                    (Err(e), _) => self.expr_error(&e, file, &p),
                 }
             }
             for (i, o) in c.outputs.iter().enumerate() {
@@ -2077,12 +2093,12 @@ impl<'a> Resolver<'a> {
                 let value = if let Some(v) = step.with.get(p) {
                     let mut wp = at("with");
                     wp.push(Seg::Key(p));
-                    compile(self, v, &wp, needed)
+                    compile(self, v, &wp, needed).unwrap_or_default().into()
                 } else {
                     need(needed, p);
-                    Some(param_ref(p, scope.context))
+                    shared.reference(p, scope.context)
                 };
-                args.push((p.clone(), value.unwrap_or_default()));
+                args.push((shared.name(p), value));
             }
             kind = StepKind::Chain { chain: callee };
         }
@@ -2236,6 +2252,106 @@ struct StepScope<'a> {
     chain: &'a BTreeMap<&'a str, &'a spec::Step>,
     ancestors: StepSet<'a>,
     context: Context,
+    shared: &'a SharedArgs,
+}
+
+/// The argument names, and the references to parameters, that many steps
+/// pass alike: made once per spec and shared by every step that passes them
+/// (a platform of a thousand five-step chains passes about fifty thousand).
+struct SharedArgs {
+    agent: Arc<str>,
+    model: Arc<str>,
+    step: Arc<str>,
+    timeout: Arc<str>,
+    retries: Arc<str>,
+    /// Every parameter of the catalogue, in its order.
+    params: Vec<ParamArgs>,
+    /// Index in `params` by name.
+    index: HashMap<Arc<str>, usize>,
+    /// The indices of the parameters an agent step passes besides the
+    /// agent and the model ([`Model::agent_step_inputs`]).
+    inputs: Vec<usize>,
+    /// The names of the agents.
+    agents: HashMap<String, Arc<str>>,
+}
+
+/// A parameter's name and how a step refers to it.
+struct ParamArgs {
+    name: Arc<str>,
+    /// In a DAG task: the template's input, `{{inputs.parameters.NAME}}`.
+    dag: Arc<str>,
+    /// In the exit handler: the workflow's, `{{workflow.parameters.NAME}}`.
+    exit: Arc<str>,
+}
+
+impl SharedArgs {
+    fn new(model: &Model) -> Self {
+        let params: Vec<ParamArgs> = model
+            .parameters
+            .iter()
+            .map(|p| ParamArgs {
+                name: p.name.as_str().into(),
+                dag: param_ref(&p.name, Context::Dag).into(),
+                exit: param_ref(&p.name, Context::Exit).into(),
+            })
+            .collect();
+        let index = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Arc::clone(&p.name), i))
+            .collect();
+        let inputs = model
+            .agent_step_inputs()
+            .iter()
+            .filter_map(|input| params.iter().position(|p| *p.name == *input.name))
+            .collect();
+        Self {
+            agent: AGENT.into(),
+            model: MODEL.into(),
+            step: STEP.into(),
+            timeout: TIMEOUT.into(),
+            retries: RETRIES.into(),
+            params,
+            index,
+            inputs,
+            agents: model
+                .agents
+                .keys()
+                .map(|name| (name.clone(), name.as_str().into()))
+                .collect(),
+        }
+    }
+
+    /// The name of agent `name`, shared when it is one.
+    fn agent_name(&self, name: &str) -> Arc<str> {
+        self.agents
+            .get(name)
+            .map_or_else(|| name.into(), Arc::clone)
+    }
+
+    /// The name of parameter `name`, shared when it is in the catalogue.
+    fn name(&self, name: &str) -> Arc<str> {
+        self.index
+            .get(name)
+            .map_or_else(|| name.into(), |&i| Arc::clone(&self.params[i].name))
+    }
+
+    /// The reference to parameter `name` where `context` puts it.
+    fn reference(&self, name: &str, context: Context) -> Arc<str> {
+        match self.index.get(name) {
+            Some(&i) => self.params[i].reference(context),
+            None => param_ref(name, context).into(),
+        }
+    }
+}
+
+impl ParamArgs {
+    fn reference(&self, context: Context) -> Arc<str> {
+        Arc::clone(match context {
+            Context::Dag => &self.dag,
+            Context::Exit => &self.exit,
+        })
+    }
 }
 
 fn chain_steps(chain: &spec::Chain) -> BTreeMap<&str, &spec::Step> {

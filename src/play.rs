@@ -510,10 +510,10 @@ fn workflow(
                 .collect(),
             arguments: Some(StepArguments(
                 [
-                    (TASK_ID.to_string(), run.id.clone()),
+                    (TASK_ID.into(), run.id.as_str().into()),
                     (
-                        WORKFLOW_INPUT.to_string(),
-                        run_name(chain, &plan.tag, &run.id, key),
+                        WORKFLOW_INPUT.into(),
+                        run_name(chain, &plan.tag, &run.id, key).into(),
                     ),
                 ]
                 .into(),
