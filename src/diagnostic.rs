@@ -82,7 +82,8 @@ pub enum Code {
     ForeignFile = 30,
     /// An environment variable name that is not valid.
     InvalidEnvName = 31,
-    /// An object over the Kubernetes 1 MiB size limit.
+    /// An object over a size limit: a ConfigMap over 1 MiB, any object over
+    /// the 1.5 MiB etcd stores, a chain of too many steps.
     ObjectTooLarge = 32,
     /// Inconsistent settings.
     Conflict = 33,

@@ -51,6 +51,9 @@ pub use model::Model;
 
 /// Largest ConfigMap orchctl writes: Kubernetes refuses objects over 1 MiB.
 pub const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
+/// Most bytes etcd stores in one object, by default (`--max-request-bytes`);
+/// the API server refuses larger ones.
+pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
 
 /// A successful compilation.
 #[derive(Debug, Clone)]
@@ -77,6 +80,14 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
         return Err(diags);
     }
     let tree = emit::emit(&objects);
+    diags.0.extend(
+        objects
+            .iter()
+            .filter_map(|o| over_etcd_limit(loaded, o, tree.get(&o.path).map_or(0, String::len))),
+    );
+    if diags.has_errors() {
+        return Err(diags);
+    }
     Ok(Compiled {
         model,
         objects,
@@ -263,8 +274,9 @@ fn render_each<T: Send>(
         return Err(diags);
     };
     let made = lower::lower_with(&model, |object| {
-        let error = too_large(&object);
         let mut file = emit::Emitted::new(&object);
+        let error =
+            too_large(&object).or_else(|| over_etcd_limit(loaded, &object, file.text.len()));
         let sources = std::mem::take(&mut file.sources);
         (each(file), sources, error)
     });
@@ -279,6 +291,35 @@ fn render_each<T: Send>(
         return Err(diags);
     }
     Ok((model, files, sources, diags))
+}
+
+/// The error for an object larger than etcd stores (its YAML file's size
+/// standing for its own), at the chain it was made from if it was.
+fn over_etcd_limit(loaded: &Loaded, object: &lower::Object, bytes: usize) -> Option<Diagnostic> {
+    (bytes > MAX_OBJECT_BYTES).then(|| {
+        let chain = (object.kind == "WorkflowTemplate")
+            .then(|| loaded.origins.chains.get(&object.name).copied())
+            .flatten();
+        let at = chain.and_then(|file| {
+            loaded.key_span(
+                Some(file),
+                &[yaml::Seg::Key("chains"), yaml::Seg::Key(&object.name)],
+            )
+        });
+        Diagnostic::error(
+            Code::ObjectTooLarge,
+            format!(
+                "{} `{}` would be about {bytes} bytes, over the 1.5 MiB a cluster stores per object",
+                object.kind, object.name
+            ),
+        )
+        .at(at)
+        .help(if chain.is_some() {
+            "split the chain into chains that call each other"
+        } else {
+            "split what it holds across several objects"
+        })
+    })
 }
 
 /// The error for a ConfigMap over Kubernetes' size limit.

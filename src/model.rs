@@ -281,6 +281,12 @@ pub fn resolve(loaded: &Loaded) -> (Option<Model>, Diagnostics) {
     }
 }
 
+/// Most steps one chain may have. Far beyond what a cluster can store in one
+/// WorkflowTemplate (each step is a DAG task of a few hundred bytes, and etcd
+/// keeps at most 1.5 MiB per object), and small enough that the rows of
+/// ancestor bits of a chain of steps in a row stay within a few megabytes.
+pub const MAX_CHAIN_STEPS: usize = 10_000;
+
 struct Resolver<'a> {
     loaded: &'a Loaded,
     diags: Diagnostics,
@@ -1447,6 +1453,35 @@ impl<'a> Resolver<'a> {
                         .key_span(file, &at(&[Seg::Key("steps")]))
                         .or_else(|| self.key_span(file, &base)))
                     .help("add at least one step"),
+            );
+        }
+        let steps = chain.steps.len();
+        if steps > MAX_CHAIN_STEPS {
+            // Past this no cluster could store the WorkflowTemplate, and
+            // checking the order of the steps grows as their square.
+            self.err(
+                Diagnostic::error(
+                    Code::ObjectTooLarge,
+                    format!(
+                        "chain `{name}` has {steps} steps; orchctl accepts at most {MAX_CHAIN_STEPS} in one chain"
+                    ),
+                )
+                .at(self.key_span(file, &at(&[Seg::Key("steps")])))
+                .help("its WorkflowTemplate could not be stored (etcd keeps at most 1.5 MiB per object): split it into chains that call each other"),
+            );
+            return None;
+        }
+        if steps > crate::play::ARGO_MAX_DAG_TASKS {
+            self.err(
+                Diagnostic::warning(
+                    Code::ObjectTooLarge,
+                    format!(
+                        "chain `{name}` has {steps} steps; Argo Workflows 4 installed with its full CRDs accepts at most {} tasks in one DAG",
+                        crate::play::ARGO_MAX_DAG_TASKS
+                    ),
+                )
+                .at(self.key_span(file, &at(&[Seg::Key("steps")])))
+                .help("with the full CRDs, split it into chains that call each other; the minimal CRDs and 3.7 have no such limit"),
             );
         }
         // Names and kinds.

@@ -344,6 +344,42 @@ fn a_first_render_that_fails_late_leaves_nothing() {
     assert_eq!(leftovers(&s.out), Vec::<String>::new());
 }
 
+#[test]
+fn a_render_with_an_object_too_large_to_store_changes_nothing() {
+    // A WorkflowTemplate over the 1.5 MiB etcd stores, found when it is
+    // emitted: neither a first render nor one over an existing tree writes.
+    let s = reference_scratch();
+    assert_ok(&orchctl(&s.old, &s.out, None), "first render");
+    let tree = common::snapshot_dir(&s.out);
+    let arg = "x".repeat(orchctl::MAX_OBJECT_BYTES);
+    std::fs::write(
+        s.old.join("chains/huge.yaml"),
+        format!(
+            "chains:\n  huge:\n    steps:\n      - name: build\n        container:\n          image: agent\n          command: [/bin/build, {arg}]\n"
+        ),
+    )
+    .unwrap();
+    let fresh = s.out.with_file_name("fresh");
+    for out in [&s.out, &fresh] {
+        let output = orchctl(&s.old, out, None);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("error[E032]: WorkflowTemplate `huge` would be about ")
+                && stderr.contains(" bytes, over the 1.5 MiB a cluster stores per object")
+                && stderr.contains("chains/huge.yaml:2:3"),
+            "{stderr}"
+        );
+        assert_eq!(leftovers(out), Vec::<String>::new());
+    }
+    assert_eq!(common::snapshot_dir(&s.out), tree, "the tree changed");
+    assert!(
+        !fresh.exists(),
+        "a failed first render left {}",
+        fresh.display()
+    );
+}
+
 /// Files without the orchctl header are never deleted or overwritten, even
 /// where orchctl would write, and even by a render that fails.
 #[test]

@@ -1522,3 +1522,76 @@ fn sections_that_must_be_mappings() {
         "pipelines/extra.yaml:3:1: error[E003]: `events` is a mapping",
     ]);
 }
+
+/// [`MINIMAL`] with its chain replaced by `steps` agent steps, each after
+/// the one before.
+fn chain_of(steps: usize) -> String {
+    let mut text = MINIMAL.replace(
+        "      - name: author\n        agent: author\n",
+        "      - name: s0\n        agent: author\n",
+    );
+    for i in 1..steps {
+        text.push_str(&format!(
+            "      - name: s{i}\n        agent: author\n        after: [s{}]\n",
+            i - 1
+        ));
+    }
+    text
+}
+
+#[test]
+fn e032_a_chain_of_more_than_200_steps_is_a_warning() {
+    one(&chain_of(200)).only(&[]);
+    one(&chain_of(201)).only(&[
+        "pipelines/platform.yaml:28:5: warning[E032]: chain `delivery` has 201 steps; Argo Workflows 4 installed with its full CRDs accepts at most 200 tasks in one DAG",
+    ]).has(
+        "pipelines/platform.yaml:28:5: warning[E032]: chain `delivery` has 201 steps; Argo Workflows 4 installed with its full CRDs accepts at most 200 tasks in one DAG",
+        Some("with the full CRDs, split it into chains that call each other; the minimal CRDs and 3.7 have no such limit"),
+    );
+}
+
+#[test]
+fn e032_a_chain_of_more_than_10000_steps_is_refused() {
+    let refused = "pipelines/platform.yaml:28:5: error[E032]: chain `delivery` has 10001 steps; orchctl accepts at most 10000 in one chain";
+    one(&chain_of(10_001)).only(&[refused]).has(
+        refused,
+        Some("its WorkflowTemplate could not be stored (etcd keeps at most 1.5 MiB per object): split it into chains that call each other"),
+    );
+}
+
+#[test]
+fn e032_an_object_over_what_etcd_stores_is_refused() {
+    let arg = "x".repeat(orchctl::MAX_OBJECT_BYTES);
+    let text = MINIMAL.replace(
+        "      - name: author\n        agent: author\n",
+        &format!(
+            "      - name: build\n        container:\n          image: agent\n          command: [/bin/build, {arg}]\n"
+        ),
+    );
+    let out = one(&text);
+    assert_eq!(out.codes(), [Code::ObjectTooLarge], "{:#?}", out.shorts);
+    let d = &out.diags[0];
+    assert!(d.is_error(), "{d:?}");
+    assert!(
+        out.shorts[0].starts_with("pipelines/platform.yaml:27:3: error[E032]: "),
+        "{}",
+        out.shorts[0]
+    );
+    let bytes: usize = d
+        .message
+        .strip_prefix("WorkflowTemplate `delivery` would be about ")
+        .and_then(|m| m.strip_suffix(" bytes, over the 1.5 MiB a cluster stores per object"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", d.message));
+    assert!(
+        bytes > orchctl::MAX_OBJECT_BYTES && bytes < arg.len() + 4096,
+        "{bytes}"
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some("split the chain into chains that call each other")
+    );
+    // With 4 KiB less of it, the WorkflowTemplate fits.
+    let fits = text.replace(&arg, &"x".repeat(orchctl::MAX_OBJECT_BYTES - 4096));
+    one(&fits).only(&[]);
+}
