@@ -1820,7 +1820,7 @@ impl<'a> Resolver<'a> {
                        text: &str,
                        p: &[Seg<'_>],
                        needed: &mut BTreeSet<String>|
-         -> Option<String> {
+         -> Option<Arc<str>> {
             let t = match Template::parse(text) {
                 Ok(t) => t,
                 Err(e) => {
@@ -1836,12 +1836,21 @@ impl<'a> Resolver<'a> {
                     need(needed, name);
                 }
             }
-            Some(t.render(|reference| argo_ref(reference, scope.context)))
+            // A value that is one parameter, as most are, is the reference
+            // every step shares.
+            if let [crate::expr::Part::Ref(Ref::Param(p))] = t.parts.as_slice() {
+                return Some(scope.shared.reference(p, scope.context));
+            }
+            Some(
+                t.render(|reference| argo_ref(reference, scope.context))
+                    .into(),
+            )
         };
         let when = step
             .when
             .as_deref()
-            .and_then(|w| compile(self, w, &at("when"), needed));
+            .and_then(|w| compile(self, w, &at("when"), needed))
+            .map(|w| w.to_string());
         let timeout = step
             .timeout
             .as_deref()
@@ -1963,10 +1972,10 @@ impl<'a> Resolver<'a> {
                 p.push(Seg::Key(MODEL));
                 compile(self, m, &p, needed)
             } else if let Some(a) = profile {
-                Some(a.model.clone())
+                Some(a.model.as_str().into())
             } else if model.param(MODEL).is_some() {
                 need(needed, MODEL);
-                Some(param_ref(MODEL, scope.context))
+                Some(shared.reference(MODEL, scope.context))
             } else {
                 self.err(
                     Diagnostic::error(
@@ -1980,7 +1989,7 @@ impl<'a> Resolver<'a> {
             };
             args.push((
                 Arc::clone(&shared.model),
-                model_value.unwrap_or_default().into(),
+                model_value.unwrap_or_else(|| "".into()),
             ));
             args.push((Arc::clone(&shared.step), step.name.as_str().into()));
             if let Some(t) = timeout {
@@ -2000,7 +2009,7 @@ impl<'a> Resolver<'a> {
                 let value = if let Some(v) = step.with.get(&*input.name) {
                     let mut p = at("with");
                     p.push(Seg::Key(&input.name));
-                    compile(self, v, &p, needed).unwrap_or_default().into()
+                    compile(self, v, &p, needed).unwrap_or_else(|| "".into())
                 } else {
                     need(needed, &input.name);
                     input.reference(scope.context)
@@ -2062,7 +2071,7 @@ impl<'a> Resolver<'a> {
                     (Ok(_), Some(text)) => env.push((name.clone(), Some(text))),
                     (Ok(_), None) => {
                         if let Some(v) = compile(self, value, &p, needed) {
-                            args.push((name.as_str().into(), v.into()));
+                            args.push((name.as_str().into(), v));
                             env.push((name.clone(), None));
                         }
                     }
@@ -2128,7 +2137,7 @@ impl<'a> Resolver<'a> {
                 let value = if let Some(v) = step.with.get(p) {
                     let mut wp = at("with");
                     wp.push(Seg::Key(p));
-                    compile(self, v, &wp, needed).unwrap_or_default().into()
+                    compile(self, v, &wp, needed).unwrap_or_else(|| "".into())
                 } else {
                     need(needed, p);
                     shared.reference(p, scope.context)
