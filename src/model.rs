@@ -2339,15 +2339,15 @@ impl SharedArgs {
                 exit: param_ref(&p.name, Context::Exit).into(),
             })
             .collect();
-        let index = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (Arc::clone(&p.name), i))
-            .collect();
+        // The first of a name declared twice, as `Model::param` finds it.
+        let mut index: HashMap<Arc<str>, usize> = HashMap::with_capacity(params.len());
+        for (i, p) in params.iter().enumerate() {
+            index.entry(Arc::clone(&p.name)).or_insert(i);
+        }
         let inputs = model
             .agent_step_inputs()
             .iter()
-            .filter_map(|input| params.iter().position(|p| *p.name == *input.name))
+            .filter_map(|input| index.get(input.name.as_str()).copied())
             .collect();
         Self {
             agent: AGENT.into(),
