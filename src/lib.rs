@@ -75,16 +75,11 @@ pub fn compile(loaded: &Loaded) -> Result<Compiled, Diagnostics> {
         return Err(diags);
     };
     let objects = lower::lower(&model);
-    diags.0.extend(objects.iter().filter_map(too_large));
-    if diags.has_errors() {
-        return Err(diags);
-    }
     let tree = emit::emit(&objects);
-    diags.0.extend(
-        objects
-            .iter()
-            .filter_map(|o| over_etcd_limit(loaded, o, tree.get(&o.path).map_or(0, String::len))),
-    );
+    diags.0.extend(objects.iter().filter_map(|o| {
+        too_large(o)
+            .or_else(|| over_etcd_limit(loaded, o, tree.get(&o.path).map_or(0, String::len)))
+    }));
     if diags.has_errors() {
         return Err(diags);
     }
@@ -293,9 +288,21 @@ fn render_each<T: Send>(
     Ok((model, files, sources, diags))
 }
 
-/// The error for an object larger than etcd stores (its YAML file's size
-/// standing for its own), at the chain it was made from if it was.
-fn over_etcd_limit(loaded: &Loaded, object: &lower::Object, bytes: usize) -> Option<Diagnostic> {
+/// The error for an object larger than etcd stores, at the chain it was made
+/// from if it was. `yaml_bytes`, the size of its file, says when to measure:
+/// only then is the object serialized as the API server stores it, as JSON.
+fn over_etcd_limit(
+    loaded: &Loaded,
+    object: &lower::Object,
+    yaml_bytes: usize,
+) -> Option<Diagnostic> {
+    // An object's compact JSON is at most twice its YAML (an escape at worst
+    // doubles a character; YAML's indentation and quotes only add), so a
+    // file under half the limit needs no measuring.
+    if yaml_bytes <= MAX_OBJECT_BYTES / 2 {
+        return None;
+    }
+    let bytes = serde_json::to_vec(object.value()).map_or(0, |json| json.len());
     (bytes > MAX_OBJECT_BYTES).then(|| {
         let chain = (object.kind == "WorkflowTemplate")
             .then(|| loaded.origins.chains.get(&object.name).copied())
@@ -309,15 +316,15 @@ fn over_etcd_limit(loaded: &Loaded, object: &lower::Object, bytes: usize) -> Opt
         Diagnostic::error(
             Code::ObjectTooLarge,
             format!(
-                "{} `{}` would be about {bytes} bytes, over the 1.5 MiB a cluster stores per object",
+                "{} `{}` would be {bytes} bytes of JSON, over the 1.5 MiB ({MAX_OBJECT_BYTES} bytes) etcd stores per object",
                 object.kind, object.name
             ),
         )
         .at(at)
         .help(if chain.is_some() {
-            "split the chain into chains that call each other"
+            "Kubernetes cannot store it: split the chain into chains that call each other, or shorten its long values"
         } else {
-            "split what it holds across several objects"
+            "Kubernetes cannot store it: shorten what the spec puts into it"
         })
     })
 }

@@ -1458,7 +1458,8 @@ impl<'a> Resolver<'a> {
         let steps = chain.steps.len();
         if steps > MAX_CHAIN_STEPS {
             // Past this no cluster could store the WorkflowTemplate, and
-            // checking the order of the steps grows as their square.
+            // checking the order of the steps grows as their square. The
+            // refusal is all the chain gets: its steps are not checked.
             self.err(
                 Diagnostic::error(
                     Code::ObjectTooLarge,

@@ -365,8 +365,10 @@ fn a_render_with_an_object_too_large_to_store_changes_nothing() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.contains("error[E032]: WorkflowTemplate `huge` would be about ")
-                && stderr.contains(" bytes, over the 1.5 MiB a cluster stores per object")
+            stderr.contains("error[E032]: WorkflowTemplate `huge` would be ")
+                && stderr.contains(
+                    " bytes of JSON, over the 1.5 MiB (1572864 bytes) etcd stores per object"
+                )
                 && stderr.contains("chains/huge.yaml:2:3"),
             "{stderr}"
         );

@@ -1552,6 +1552,21 @@ fn e032_a_chain_of_more_than_200_steps_is_a_warning() {
 
 #[test]
 fn e032_a_chain_of_more_than_10000_steps_is_refused() {
+    // At the limit the chain is ordered and lowered, and its WorkflowTemplate
+    // is then too large to store.
+    let at_limit = one(&chain_of(10_000));
+    assert_eq!(at_limit.shorts.len(), 2, "{:#?}", at_limit.shorts);
+    assert!(
+        at_limit.shorts[0].starts_with(
+            "pipelines/platform.yaml:27:3: error[E032]: WorkflowTemplate `delivery` would be "
+        ),
+        "{}",
+        at_limit.shorts[0]
+    );
+    assert_eq!(
+        at_limit.shorts[1],
+        "pipelines/platform.yaml:28:5: warning[E032]: chain `delivery` has 10000 steps; Argo Workflows 4 installed with its full CRDs accepts at most 200 tasks in one DAG"
+    );
     let refused = "pipelines/platform.yaml:28:5: error[E032]: chain `delivery` has 10001 steps; orchctl accepts at most 10000 in one chain";
     one(&chain_of(10_001)).only(&[refused]).has(
         refused,
@@ -1579,8 +1594,12 @@ fn e032_an_object_over_what_etcd_stores_is_refused() {
     );
     let bytes: usize = d
         .message
-        .strip_prefix("WorkflowTemplate `delivery` would be about ")
-        .and_then(|m| m.strip_suffix(" bytes, over the 1.5 MiB a cluster stores per object"))
+        .strip_prefix("WorkflowTemplate `delivery` would be ")
+        .and_then(|m| {
+            m.strip_suffix(
+                " bytes of JSON, over the 1.5 MiB (1572864 bytes) etcd stores per object",
+            )
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", d.message));
     assert!(
@@ -1589,7 +1608,9 @@ fn e032_an_object_over_what_etcd_stores_is_refused() {
     );
     assert_eq!(
         d.help.as_deref(),
-        Some("split the chain into chains that call each other")
+        Some(
+            "Kubernetes cannot store it: split the chain into chains that call each other, or shorten its long values"
+        )
     );
     // With 4 KiB less of it, the WorkflowTemplate fits.
     let fits = text.replace(&arg, &"x".repeat(orchctl::MAX_OBJECT_BYTES - 4096));
