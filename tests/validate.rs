@@ -295,6 +295,33 @@ fn a_config_map_over_one_mebibyte_is_too_large() {
 }
 
 #[test]
+fn an_object_over_what_etcd_stores_is_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.yaml");
+    let fits = "x".repeat(orchctl::MAX_OBJECT_BYTES - 200);
+    let over = "x".repeat(orchctl::MAX_OBJECT_BYTES);
+    let manifest = |arg: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata:\n  name: big\nspec:\n  templates:\n    - name: main\n      container:\n        image: busybox\n        args: [{arg}]\n"
+        )
+    };
+    std::fs::write(&path, manifest(&over)).unwrap();
+    let (report, sources) = check(std::slice::from_ref(&path), &[], None);
+    let all = findings(&report, &sources);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(
+        all[0].ends_with(
+            "/big.yaml:1:1: error[E032]: WorkflowTemplate `big` is over the 1.5 MiB (1572864 bytes) etcd stores per object, as JSON"
+        ),
+        "{}",
+        all[0]
+    );
+    std::fs::write(&path, manifest(&fits)).unwrap();
+    let (report, sources) = check(std::slice::from_ref(&path), &[], None);
+    assert_eq!(findings(&report, &sources), Vec::<String>::new());
+}
+
+#[test]
 fn hand_written_manifests_are_valid() {
     let (report, sources) = check(
         &[fixtures().join("valid")],

@@ -362,8 +362,37 @@ pub(super) fn check(docs: &[Document], checkable: &[bool], externals: &[External
             "RoleBinding" => c.role_binding(i, ns),
             _ => {}
         }
+        // A ConfigMap's own limit is lower, and checked above.
+        if doc.kind() != Some("ConfigMap") {
+            c.object_size(i);
+        }
     }
     c.found
+}
+
+/// The size of `value` as compact JSON, counted up to just past `limit`
+/// (written nowhere, and not further).
+fn json_len(value: &Value, limit: usize) -> usize {
+    struct Count {
+        bytes: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += buf.len();
+            if self.bytes > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { bytes: 0, limit };
+    // Stopped by the writer past the limit; a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.bytes
 }
 
 /// Who submits a workflow spec.
@@ -667,6 +696,23 @@ impl<'a> Checker<'a> {
                 &Pointer::default().key("data"),
                 format!("{label} holds {size} bytes of data, over the 1 MiB limit"),
                 "Kubernetes refuses ConfigMaps over 1 MiB (1048576 bytes): split the data across ConfigMaps or mount it from elsewhere".into(),
+            );
+        }
+    }
+
+    /// An object larger, as the JSON the API server stores, than etcd keeps.
+    fn object_size(&mut self, i: usize) {
+        if json_len(&self.doc(i).value, crate::MAX_OBJECT_BYTES) > crate::MAX_OBJECT_BYTES {
+            let label = self.doc(i).label();
+            self.error(
+                i,
+                Code::ObjectTooLarge,
+                &Pointer::default(),
+                format!(
+                    "{label} is over the 1.5 MiB ({} bytes) etcd stores per object, as JSON",
+                    crate::MAX_OBJECT_BYTES
+                ),
+                "Kubernetes cannot store it: split what it holds across several objects".into(),
             );
         }
     }
