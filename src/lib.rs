@@ -302,7 +302,7 @@ fn over_etcd_limit(
     if yaml_bytes <= MAX_OBJECT_BYTES / 2 {
         return None;
     }
-    let bytes = serde_json::to_vec(object.value()).map_or(0, |json| json.len());
+    let bytes = json_len(object.value(), usize::MAX);
     (bytes > MAX_OBJECT_BYTES).then(|| {
         let chain = (object.kind == "WorkflowTemplate")
             .then(|| loaded.origins.chains.get(&object.name).copied())
@@ -327,6 +327,31 @@ fn over_etcd_limit(
             "Kubernetes cannot store it: shorten what the spec puts into it"
         })
     })
+}
+
+/// The size of `value` as compact JSON, counted up to just past `limit`
+/// (written nowhere, and not further).
+pub(crate) fn json_len(value: &impl serde::Serialize, limit: usize) -> usize {
+    struct Count {
+        bytes: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += buf.len();
+            if self.bytes > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { bytes: 0, limit };
+    // Stopped by the writer past the limit; a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.bytes
 }
 
 /// The error for a ConfigMap over Kubernetes' size limit.

@@ -370,31 +370,6 @@ pub(super) fn check(docs: &[Document], checkable: &[bool], externals: &[External
     c.found
 }
 
-/// The size of `value` as compact JSON, counted up to just past `limit`
-/// (written nowhere, and not further).
-fn json_len(value: &Value, limit: usize) -> usize {
-    struct Count {
-        bytes: usize,
-        limit: usize,
-    }
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.bytes += buf.len();
-            if self.bytes > self.limit {
-                return Err(std::io::Error::other("over the limit"));
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count { bytes: 0, limit };
-    // Stopped by the writer past the limit; a Value always serializes.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.bytes
-}
-
 /// Who submits a workflow spec.
 enum Context {
     /// The object itself (Workflow, WorkflowTemplate, CronWorkflow).
@@ -702,7 +677,7 @@ impl<'a> Checker<'a> {
 
     /// An object larger, as the JSON the API server stores, than etcd keeps.
     fn object_size(&mut self, i: usize) {
-        if json_len(&self.doc(i).value, crate::MAX_OBJECT_BYTES) > crate::MAX_OBJECT_BYTES {
+        if crate::json_len(&self.doc(i).value, crate::MAX_OBJECT_BYTES) > crate::MAX_OBJECT_BYTES {
             let label = self.doc(i).label();
             self.error(
                 i,
