@@ -10,6 +10,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, PodSecurityContext, Volume};
 use serde::Serialize;
 
+/// Most tasks one DAG may hold under Argo Workflows 4 installed with its full
+/// CRDs (the minimal CRDs and 3.7 have no such limit).
+pub const MAX_DAG_TASKS: usize = 200;
+
 /// Any Kubernetes object: `apiVersion`, `kind`, `metadata`, then the body.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -189,7 +189,7 @@ pub struct Step {
     pub kind: StepKind,
     /// Arguments: target parameter → Argo value (shared with the DAG task
     /// lowered from the step).
-    pub args: std::sync::Arc<[crate::argo::Argument]>,
+    pub args: Arc<[crate::argo::Argument]>,
     pub retry: Option<Retry>,
     pub timeout: Option<u64>,
     pub continue_on_failure: bool,
@@ -1472,13 +1472,13 @@ impl<'a> Resolver<'a> {
             );
             return None;
         }
-        if steps > crate::play::ARGO_MAX_DAG_TASKS {
+        if steps > crate::argo::MAX_DAG_TASKS {
             self.err(
                 Diagnostic::warning(
                     Code::ObjectTooLarge,
                     format!(
                         "chain `{name}` has {steps} steps; Argo Workflows 4 installed with its full CRDs accepts at most {} tasks in one DAG",
-                        crate::play::ARGO_MAX_DAG_TASKS
+                        crate::argo::MAX_DAG_TASKS
                     ),
                 )
                 .at(self.key_span(file, &at(&[Seg::Key("steps")])))

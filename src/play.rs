@@ -37,8 +37,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::argo::{
-    Backoff, DagTask, Inputs, IntOrString, Parameter, PodGc, RetryStrategy, StepArguments,
-    TtlStrategy,
+    Backoff, DagTask, Inputs, IntOrString, MAX_DAG_TASKS, Parameter, PodGc, RetryStrategy,
+    StepArguments, TtlStrategy,
 };
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, suggestion};
 use crate::model::{LABEL_PREFIX, Model};
@@ -53,8 +53,6 @@ pub const TASK_ID: &str = "taskId";
 pub const DEFAULT_CHAIN: &str = "delivery";
 /// Runs at once unless told otherwise.
 pub const DEFAULT_PARALLELISM: u32 = 4;
-/// Most tasks one DAG may hold under Argo Workflows 4's full CRDs.
-pub const ARGO_MAX_DAG_TASKS: usize = 200;
 
 /// What to play, and how.
 #[derive(Debug, Clone, Default)]
@@ -140,12 +138,12 @@ pub fn play(
     if diags.has_errors() {
         return Err(diags);
     }
-    if plan.runs.len() > ARGO_MAX_DAG_TASKS {
+    if plan.runs.len() > MAX_DAG_TASKS {
         diags.push(
             Diagnostic::warning(
                 Code::ObjectTooLarge,
                 format!(
-                    "the play DAG has {} tasks; Argo Workflows 4 installed with its full CRDs accepts at most {ARGO_MAX_DAG_TASKS}",
+                    "the play DAG has {} tasks; Argo Workflows 4 installed with its full CRDs accepts at most {MAX_DAG_TASKS}",
                     plan.runs.len()
                 ),
             )
