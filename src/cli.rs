@@ -37,7 +37,10 @@ pub enum Color {
     Never,
 }
 
+/// Each subcommand's arguments are built only when that subcommand is
+/// chosen (`defer`), not all nine at every start.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Compile pipelines/ into generated/
     ///
@@ -438,4 +441,16 @@ pub struct GraphArgs {
 pub enum GraphFormat {
     Mermaid,
     Dot,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks, over every subcommand: with `defer`,
+    /// a subcommand's arguments are otherwise only built when it runs.
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
