@@ -221,17 +221,18 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
     if s.contains("-----BEGIN") && s.contains("PRIVATE KEY") {
         return Some("a private key");
     }
-    for word in s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
-        if word.len() < SHORTEST {
+    // Tokens are ASCII, so words split on bytes: a byte of a multi-byte
+    // character is never a word byte.
+    let word_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
+    for word in s.as_bytes().split(|b| !word_byte(b)) {
+        // Every prefix starts with one of these.
+        if word.len() < SHORTEST || !matches!(word[0], b'g' | b's' | b'x' | b'A') {
             continue;
         }
         for (prefix, min_rest, what) in PREFIXES {
-            if let Some(rest) = word.strip_prefix(prefix)
+            if let Some(rest) = word.strip_prefix(prefix.as_bytes())
                 && rest.len() >= *min_rest
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                && rest.bytes().any(|b| b.is_ascii_digit())
+                && rest.iter().any(u8::is_ascii_digit)
             {
                 return Some(what);
             }
@@ -368,5 +369,41 @@ mod tests {
         assert!(secret_kind("AKIA0123456789ABCDEF").is_some());
         assert_eq!(secret_kind("github-app"), None);
         assert_eq!(secret_kind("use the sk-learn library"), None);
+    }
+
+    #[test]
+    fn secrets_are_words_of_a_minimum_length_with_a_digit() {
+        let token = |rest: &str| format!("ghp_{rest}");
+        let at_least = format!("{}7", "a".repeat(29));
+        assert_eq!(
+            secret_kind(&token(&at_least)),
+            Some("a GitHub personal access token")
+        );
+        assert_eq!(secret_kind(&token(&at_least[1..])), None, "one short");
+        assert_eq!(secret_kind(&token(&"a".repeat(30))), None, "no digit");
+        // Words end at any other character, multi-byte ones included.
+        assert_eq!(
+            secret_kind(&format!("clé={}é, {}", token(&at_least), token("x"))),
+            Some("a GitHub personal access token")
+        );
+        assert_eq!(secret_kind(&format!("é{}", token(&at_least[1..]))), None);
+        assert_eq!(
+            secret_kind(&format!("x{}", token(&at_least))),
+            None,
+            "not a prefix"
+        );
+        assert_eq!(
+            secret_kind(&format!("sk-ant-{}", "0".repeat(20))),
+            Some("an Anthropic API key")
+        );
+        assert_eq!(
+            secret_kind(&format!("key: sk-{}", "0".repeat(32))),
+            Some("an API secret key")
+        );
+        assert_eq!(secret_kind(&format!("sk-{}", "0".repeat(31))), None);
+        assert_eq!(
+            secret_kind("xoxb-0123456789-0123456789"),
+            Some("a Slack token")
+        );
     }
 }
