@@ -657,7 +657,8 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
     }
     // One pass for what decides between a block and the two quotings,
     // stopping only at the bytes that do.
-    let (mut newline, mut control, mut single, mut double) = (false, false, false, false);
+    let (mut newline, mut tab, mut control, mut single, mut double) =
+        (false, false, false, false, false);
     let bytes = s.as_bytes();
     let mut from = 0;
     while let Some(at) = bytes[from..]
@@ -666,16 +667,30 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
     {
         match bytes[from + at] {
             b'\n' => newline = true,
+            b'\t' => tab = true,
             b'\'' => single = true,
             b'"' => double = true,
+            // Any other ASCII control character, DEL included.
             _ => control = true,
         }
         from += at + 1;
     }
-    control |= newline || (!s.is_ascii() && s.chars().any(char::is_control));
-    if !inline && newline && block_ok(s) {
+    // Beyond ASCII: C1 control characters, and those a block cannot hold.
+    let (c1, unblockable) = if s.is_ascii() {
+        (false, false)
+    } else {
+        s.chars()
+            .filter(|c| !c.is_ascii())
+            .fold((false, false), |(c1, odd), c| {
+                (
+                    c1 || c.is_control(),
+                    odd || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}'),
+                )
+            })
+    };
+    if !inline && newline && !(control || c1 || unblockable) && block_ok(s, tab) {
         write_literal_block(out, s, level);
-    } else if control || (single && !double) {
+    } else if control || c1 || newline || tab || (single && !double) {
         write_double_quoted(out, s);
     } else if !single {
         out.push('\'');
@@ -693,20 +708,11 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
     }
 }
 
-/// Whether `s` reads back unchanged as a literal block: printable, and no
-/// line starting with a tab (readers take a tab there for indentation).
-fn block_ok(s: &str) -> bool {
-    !s.trim().is_empty()
-        && !s.chars().any(|c| {
-            c != '\n'
-                && c != '\t'
-                && (c.is_control()
-                    || c == '\u{feff}'
-                    || c == '\u{2028}'
-                    || c == '\u{2029}'
-                    || c == '\u{85}')
-        })
-        && !s.split('\n').any(|line| line.starts_with('\t'))
+/// Whether `s`, printable but for line breaks and tabs, reads back unchanged
+/// as a literal block: not blank, and no line starting with a tab (readers
+/// take a tab there for indentation).
+fn block_ok(s: &str, tab: bool) -> bool {
+    !s.trim().is_empty() && !(tab && (s.starts_with('\t') || s.contains("\n\t")))
 }
 
 fn write_literal_block(out: &mut String, s: &str, level: usize) {
@@ -946,6 +952,29 @@ mod tests {
         let mut out = String::new();
         write_string(&mut out, "'{{a}}' == 'true'", 0, false);
         assert_eq!(out, "\"'{{a}}' == 'true'\"");
+    }
+
+    #[test]
+    fn blocks_hold_only_printable_lines() {
+        let written = |s: &str| {
+            let mut out = String::new();
+            write_string(&mut out, s, 2, false);
+            out
+        };
+        // Tabs inside lines, and text beyond ASCII, stay in a block.
+        assert_eq!(written("a\tb\nc"), "|-\n  a\tb\n  c");
+        assert_eq!(written("é\n日"), "|-\n  é\n  日");
+        // A line starting with a tab, a control character or a line break
+        // a reader would normalise: quoted.
+        assert_eq!(written("a\n\tb"), "\"a\\n\\tb\"");
+        assert_eq!(written("\ta\nb"), "\"\\ta\\nb\"");
+        assert_eq!(written("a\r\nb"), "\"a\\r\\nb\"");
+        assert_eq!(written("a\u{7f}\nb"), "\"a\\u007f\\nb\"");
+        assert_eq!(written("a\u{85}\nb"), "\"a\\u0085\\nb\"");
+        // Inline (a flow context), never a block.
+        let mut out = String::new();
+        write_string(&mut out, "a\nb", 1, true);
+        assert_eq!(out, "\"a\\nb\"");
     }
 
     #[test]
