@@ -690,7 +690,9 @@ fn write_string(out: &mut String, s: &str, level: usize, inline: bool) {
     };
     if !inline && newline && !(control || c1 || unblockable) && block_ok(s, tab) {
         write_literal_block(out, s, level);
-    } else if control || c1 || newline || tab || (single && !double) {
+    } else if control || c1 || unblockable || newline || tab || (single && !double) {
+        // U+2028 and U+2029 are line breaks to YAML 1.1 readers, which fold
+        // the spaces around them even inside quotes: only escapes survive.
         write_double_quoted(out, s);
     } else if !single {
         out.push('\'');
@@ -746,7 +748,7 @@ fn write_double_quoted(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() || c == '\u{feff}' => {
+            c if c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}') => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -954,6 +956,21 @@ mod tests {
         assert_eq!(out, "\"'{{a}}' == 'true'\"");
     }
 
+    /// The string a YAML reader takes `written` (a value at level 2) for.
+    fn read_back(written: &str) -> String {
+        let doc = format!("x: {written}\n");
+        let root = crate::yaml::parse(&doc, crate::source::FileId(0))
+            .unwrap_or_else(|e| panic!("{doc:?}: {e:?}"))
+            .expect("a document");
+        match root.value {
+            crate::yaml::Value::Map(entries) => match &entries[0].1.value {
+                crate::yaml::Value::Scalar(s) => s.text.clone(),
+                other => panic!("not a scalar: {other:?}"),
+            },
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
     #[test]
     fn blocks_hold_only_printable_lines() {
         let written = |s: &str| {
@@ -971,6 +988,24 @@ mod tests {
         assert_eq!(written("a\r\nb"), "\"a\\r\\nb\"");
         assert_eq!(written("a\u{7f}\nb"), "\"a\\u007f\\nb\"");
         assert_eq!(written("a\u{85}\nb"), "\"a\\u0085\\nb\"");
+        // Escaped, as YAML 1.1 readers would drop the spaces around them.
+        assert_eq!(written("a \u{2028} b"), "\"a \\u2028 b\"");
+        assert_eq!(written("a\u{2029}\nb"), "\"a\\u2029\\nb\"");
+        assert_eq!(written("\u{feff}a\nb"), "\"\\ufeffa\\nb\"");
+        for s in [
+            "a\tb\nc",
+            "é\n日",
+            "a\n\tb",
+            "\ta\nb",
+            "a\r\nb",
+            "a\u{7f}\nb",
+            "a\u{85}\nb",
+            "a \u{2028} b",
+            "a\u{2029}\nb",
+            "\u{feff}a\nb",
+        ] {
+            assert_eq!(read_back(&written(s)), s, "{:?}", written(s));
+        }
         // Inline (a flow context), never a block.
         let mut out = String::new();
         write_string(&mut out, "a\nb", 1, true);
