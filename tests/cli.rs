@@ -1594,9 +1594,14 @@ fn every_command_has_its_own_description() {
     }
 }
 
-/// `build.rs` links the executable at a fixed address on Linux (no start-up
-/// relocation), unless it was built with `ORCHCTL_PIE`.
-#[cfg(target_os = "linux")]
+/// `build.rs` links the executable at a fixed address on Linux with glibc
+/// (no start-up relocation), unless it was built with `ORCHCTL_PIE` or
+/// statically.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    not(target_feature = "crt-static")
+))]
 #[test]
 fn the_executable_is_linked_at_a_fixed_address() {
     let pie = option_env!("ORCHCTL_PIE").is_some_and(|v| !v.is_empty() && v != "0");
@@ -1605,7 +1610,11 @@ fn the_executable_is_linked_at_a_fixed_address() {
         .and_then(|mut f| f.read_exact(&mut header))
         .unwrap();
     assert_eq!(&header[..4], b"\x7fELF");
-    // e_type: 2 is a fixed-address executable, 3 a position-independent one.
-    let e_type = u16::from_le_bytes([header[16], header[17]]);
+    // e_type, in the byte order EI_DATA names: 2 is a fixed-address
+    // executable, 3 a position-independent one.
+    let e_type = match header[5] {
+        1 => u16::from_le_bytes([header[16], header[17]]),
+        _ => u16::from_be_bytes([header[16], header[17]]),
+    };
     assert_eq!(e_type, if pie { 3 } else { 2 });
 }
