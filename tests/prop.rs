@@ -815,6 +815,13 @@ fn yaml_writer_round_trips_any_json() {
     runner
         .run(&json_value(), |value| {
             let text = orchctl::emit::to_yaml(&value);
+            // YAML 1.1 readers (Go's among them) take these for line breaks,
+            // even inside quotes; orchctl's 1.2 reader would not notice.
+            prop_assert!(
+                !text.contains(['\u{85}', '\u{2028}', '\u{2029}']),
+                "{:?} holds a raw line break of YAML 1.1",
+                text
+            );
             let node = orchctl::yaml::parse(&text, orchctl::source::FileId(0));
             prop_assert!(node.is_ok(), "{:?} does not parse: {:?}", text, node);
             let back = node
