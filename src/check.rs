@@ -215,16 +215,6 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
     ];
     /// No token above is shorter (`AKIA` and 16 more).
     const SHORTEST: usize = 20;
-    /// The bytes a prefix above starts with, for a quick look at each word.
-    const FIRST_BYTES: [u8; PREFIXES.len()] = {
-        let mut first = [0; PREFIXES.len()];
-        let mut i = 0;
-        while i < PREFIXES.len() {
-            first[i] = PREFIXES[i].0.as_bytes()[0];
-            i += 1;
-        }
-        first
-    };
     if s.len() < SHORTEST {
         return None;
     }
@@ -235,7 +225,7 @@ pub fn secret_kind(s: &str) -> Option<&'static str> {
     // character is never a word byte.
     let word_byte = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-';
     for word in s.as_bytes().split(|b| !word_byte(b)) {
-        if word.len() < SHORTEST || !FIRST_BYTES.contains(&word[0]) {
+        if word.len() < SHORTEST {
             continue;
         }
         for (prefix, min_rest, what) in PREFIXES {
