@@ -20,9 +20,17 @@ into a new output directory; the table reports medians. Also measured:
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
 
-It creates a virtualenv (target/bench/venv) with hera==7.1.0 and pyyaml,
-builds orchctl in release mode, installs GNU time with apt if it is missing,
-and writes the results to target/bench/results.{md,json}.
+Outputs go to a work directory on tmpfs (/dev/shm/orchctl-bench) when the
+machine has one with room, so that the runs time the tools rather than the
+disk; otherwise to target/bench (--out picks one). The previous run's outputs
+are deleted at the start, and nothing is deleted while runs are timed: on ext4
+without a journal, creating files near many recently freed inodes is several
+times slower (see bench/README.md), so on a disk the script then waits
+--settle seconds before timing anything.
+
+It creates a virtualenv (WORK/venv) with hera==7.1.0 and pyyaml, builds
+orchctl in release mode, installs GNU time with apt if it is missing, and
+writes the results to WORK/results.{md,json}.
 """
 from __future__ import annotations
 
@@ -50,6 +58,45 @@ def log(msg: str) -> None:
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, **kw)
+
+
+# Room a run needs on tmpfs: every output of a default run stays until the next
+# run starts, about 0.7 GB (more with more --reps).
+TMPFS_ROOM = 2 << 30
+
+# ext4 without a journal does not reuse an inode for 60 s after it was freed,
+# or 360 s while its inode-table block is dirty, and scans past every such
+# inode (fs/ext4/ialloc.c, recently_deleted) to create a file.
+DISK_SETTLE_S = 370
+
+
+def fs_type(path: Path) -> str:
+    """The file system type of the mount that holds `path` (Linux), else ""."""
+    best, kind = "", ""
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            mount = fields[1].replace("\\040", " ")
+            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best):
+                best, kind = mount, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def default_work() -> Path:
+    """/dev/shm/orchctl-bench when /dev/shm is a tmpfs with room, else target/bench."""
+    shm = Path("/dev/shm")
+    try:
+        stat = os.statvfs(shm)
+        if fs_type(shm) == "tmpfs" and stat.f_bavail * stat.f_frsize >= TMPFS_ROOM:
+            return shm / "orchctl-bench"
+    except OSError:
+        pass
+    return ROOT / "target" / "bench"
 
 
 def ensure_time() -> str:
@@ -142,13 +189,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5, help="timed runs per tool and N (default 5)")
     ap.add_argument("--ns", default="1,100,500,1000", help="project counts (default 1,100,500,1000)")
-    ap.add_argument("--out", type=Path, default=ROOT / "target" / "bench", help="work directory")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="work directory (default: /dev/shm/orchctl-bench if /dev/shm is a tmpfs with "
+                         "2 GiB free, else target/bench)")
     ap.add_argument("--loop-reps", type=int, default=25, help="rounds of the runs marked ‡ (default 25; each takes well under a second)")
-    ap.add_argument("--settle", type=float, default=11, help="seconds to wait after deleting outputs (default 11)")
+    ap.add_argument("--settle", type=float, default=None,
+                    help=f"seconds to wait after deleting the previous run's outputs (default: 0 on "
+                         f"tmpfs, {DISK_SETTLE_S} on other file systems)")
     args = ap.parse_args()
     ns = [int(n) for n in args.ns.split(",")]
-    work: Path = args.out.resolve()
+    work: Path = (args.out or default_work()).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    work_fs = fs_type(work) or "unknown"
+    settle = args.settle if args.settle is not None else (0 if work_fs == "tmpfs" else DISK_SETTLE_S)
     if not HERA.exists():
         raise SystemExit(f"Hera baseline not found at {HERA} (set HERA_RENDER)")
 
@@ -156,17 +209,21 @@ def main() -> None:
     py = ensure_venv(work)
     exe = build_orchctl()
     log(f"machine: {machine()}")
+    log(f"outputs: {work} ({work_fs})")
 
-    def fresh(d: Path) -> None:
-        """Remove `d`; if there was one, wait for the file system to settle."""
-        if d.exists():
+    # The previous run's outputs go now, once; then the file system settles.
+    old = [d for d in work.iterdir() if d.is_dir() and (d.name == "reference" or re.fullmatch(r"n\d+", d.name))]
+    if old:
+        for d in old:
             shutil.rmtree(d)
-            time.sleep(args.settle)
+        if settle > 0:
+            log(f"deleted the previous run's outputs; waiting {settle:.0f} s for {work_fs} to settle (--settle)")
+            os.sync()
+            time.sleep(settle)
 
     rows = []
     for n in ns:
         base = work / f"n{n}"
-        fresh(base)
         pipelines = base / "pipelines"
         sh([sys.executable, str(ROOT / "bench" / "gen_spec.py"), str(n), str(pipelines)])
         # Every run writes into a new directory, and nothing is deleted while
@@ -241,16 +298,10 @@ def main() -> None:
         }
         row["ratio"] = row["hera_s"] / row["orchctl_s"]
         rows.append(row)
-        # Clean up, then let the file system forget the deletions (see above).
-        for d in base.iterdir():
-            if d.name != "pipelines" and not (n == max(ns) and d.name in ("orchctl-0", "hera-0")):
-                shutil.rmtree(d)
-        time.sleep(args.settle)
 
     big = max(ns)
     # The reference platform.
     ref_base = work / "reference"
-    fresh(ref_base)
     ref_cmd = lambda d: [str(exe), "render", "--pipelines", str(ROOT / "pipelines"), "--out", str(d)]
     run(ref_cmd(ref_base / "warm"))
     ref_render, ref_check = [], []
@@ -267,7 +318,7 @@ def main() -> None:
 
     big_row = next(r for r in rows if r["n"] == big)
     lines = [
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; outputs on {work_fs}.",
         f"{args.reps} alternating runs per tool and N, medians; every run into a new output directory.",
         "",
         "| N | orchctl render | Hera | Hera ÷ orchctl | orchctl peak RSS | Hera peak RSS | render ‡ | render --check ‡ | nothing to do ‡ | orchctl output | Hera output |",
@@ -300,6 +351,7 @@ def main() -> None:
     (work / "results.md").write_text(table + "\n")
     (work / "results.json").write_text(json.dumps({
         "machine": machine(),
+        "outputs_fs": work_fs,
         "reps": args.reps,
         "rows": rows,
         "cp_floor_s": cp_s,
