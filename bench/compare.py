@@ -20,13 +20,12 @@ into a new output directory; the table reports medians. Also measured:
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
 
-Outputs go to a work directory on tmpfs (/dev/shm/orchctl-bench) when the
-machine has one with room, so that the runs time the tools rather than the
-disk; otherwise to target/bench (--out picks one). The previous run's outputs
-are deleted at the start, and nothing is deleted while runs are timed: on ext4
-without a journal, creating files near many recently freed inodes is several
-times slower (see bench/README.md), so on a disk the script then waits
---settle seconds before timing anything.
+Outputs go to the work directory WORK (--out, default target/bench), where a
+team's generated/ would be: on the disk. The previous run's outputs are deleted
+at the start, and nothing is deleted while runs are timed. On ext4 without a
+journal, creating files near many recently freed inodes is several times
+slower (see bench/README.md), so there the script then waits --settle seconds
+before it times anything.
 
 It creates a virtualenv (WORK/venv) with hera==7.1.0 and pyyaml, builds
 orchctl in release mode, installs GNU time with apt if it is missing, and
@@ -60,19 +59,15 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, **kw)
 
 
-# Room a run needs on tmpfs: every output of a default run stays until the next
-# run starts, about 0.7 GB (more with more --reps).
-TMPFS_ROOM = 2 << 30
-
 # ext4 without a journal does not reuse an inode for 60 s after it was freed,
 # or 360 s while its inode-table block is dirty, and scans past every such
 # inode (fs/ext4/ialloc.c, recently_deleted) to create a file.
 DISK_SETTLE_S = 370
 
 
-def fs_type(path: Path) -> str:
-    """The file system type of the mount that holds `path` (Linux), else ""."""
-    best, kind = "", ""
+def mount_of(path: Path) -> tuple[str, str]:
+    """(device, file system type) of the mount that holds `path` (Linux), else ("", "")."""
+    best, found = "", ("", "")
     try:
         for line in Path("/proc/self/mounts").read_text().splitlines():
             fields = line.split()
@@ -81,22 +76,22 @@ def fs_type(path: Path) -> str:
             mount = fields[1].replace("\\040", " ")
             inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
             if inside and len(mount) >= len(best):
-                best, kind = mount, fields[2]
+                best, found = mount, (fields[0], fields[2])
     except OSError:
         pass
-    return kind
+    return found
 
 
-def default_work() -> Path:
-    """/dev/shm/orchctl-bench when /dev/shm is a tmpfs with room, else target/bench."""
-    shm = Path("/dev/shm")
+def holds_freed_inodes(device: str, kind: str) -> bool:
+    """Whether the file system is ext2/3/4 without a journal (a journaled one has
+    an entry `<device>-8` under /proc/fs/jbd2)."""
+    if kind not in ("ext2", "ext3", "ext4"):
+        return False
+    name = Path(os.path.realpath(device)).name
     try:
-        stat = os.statvfs(shm)
-        if fs_type(shm) == "tmpfs" and stat.f_bavail * stat.f_frsize >= TMPFS_ROOM:
-            return shm / "orchctl-bench"
+        return not any(e.name.rsplit("-", 1)[0] == name for e in Path("/proc/fs/jbd2").iterdir())
     except OSError:
-        pass
-    return ROOT / "target" / "bench"
+        return True
 
 
 def ensure_time() -> str:
@@ -189,19 +184,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5, help="timed runs per tool and N (default 5)")
     ap.add_argument("--ns", default="1,100,500,1000", help="project counts (default 1,100,500,1000)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="work directory (default: /dev/shm/orchctl-bench if /dev/shm is a tmpfs with "
-                         "2 GiB free, else target/bench)")
+    ap.add_argument("--out", type=Path, default=ROOT / "target" / "bench",
+                    help="work directory (default target/bench; /dev/shm/... for tmpfs)")
     ap.add_argument("--loop-reps", type=int, default=25, help="rounds of the runs marked ‡ (default 25; each takes well under a second)")
     ap.add_argument("--settle", type=float, default=None,
-                    help=f"seconds to wait after deleting the previous run's outputs (default: 0 on "
-                         f"tmpfs, {DISK_SETTLE_S} on other file systems)")
+                    help=f"seconds to wait after deleting the previous run's outputs (default: "
+                         f"{DISK_SETTLE_S} on ext4 without a journal, else 0)")
     args = ap.parse_args()
     ns = [int(n) for n in args.ns.split(",")]
-    work: Path = (args.out or default_work()).resolve()
+    work: Path = args.out.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    work_fs = fs_type(work) or "unknown"
-    settle = args.settle if args.settle is not None else (0 if work_fs == "tmpfs" else DISK_SETTLE_S)
+    device, kind = mount_of(work)
+    no_journal = holds_freed_inodes(device, kind)
+    work_fs = (kind or "unknown") + (" without a journal" if no_journal else "")
+    settle = args.settle if args.settle is not None else (DISK_SETTLE_S if no_journal else 0)
     if not HERA.exists():
         raise SystemExit(f"Hera baseline not found at {HERA} (set HERA_RENDER)")
 
@@ -217,7 +213,8 @@ def main() -> None:
         for d in old:
             shutil.rmtree(d)
         if settle > 0:
-            log(f"deleted the previous run's outputs; waiting {settle:.0f} s for {work_fs} to settle (--settle)")
+            log(f"deleted the previous run's outputs; waiting {settle:.0f} s before timing: {work_fs} "
+                "holds freed inodes back for minutes (--settle 0 to skip)")
             os.sync()
             time.sleep(settle)
 
