@@ -287,6 +287,11 @@ def main() -> None:
             "loop_render_s": statistics.median(loop["render"]),
             "check_s": statistics.median(loop["check"]),
             "noop_s": statistics.median(loop["noop"]),
+            # `--check` against the render of the same round: the machine's
+            # drift over the rounds cancels out of each ratio.
+            "check_vs_render_paired": statistics.median(
+                c / r for c, r in zip(loop["check"], loop["render"])),
+            "check_faster_rounds": sum(c < r for c, r in zip(loop["check"], loop["render"])),
             "loop_runs_s": loop,
             "orchctl_files": o_files,
             "orchctl_bytes": o_bytes,
@@ -341,6 +346,9 @@ def main() -> None:
         f"- Floor at N={big}: `cp -r` of the same output tree {ms(cp_s)}, in rotation with "
         f"orchctl's runs ‡; orchctl render ‡ is {big_row['loop_render_s'] / cp_s:.1f}× that "
         f"(the render timed after Hera: {big_row['orchctl_s'] / cp_s:.1f}×).",
+        "- `render --check` ÷ `render` ‡ within each round, median: " + ", ".join(
+            f"N={r['n']} {round(100 * (r['check_vs_render_paired'] - 1)):+d}% "
+            f"(faster in {r['check_faster_rounds']} of {args.loop_reps} rounds)" for r in rows) + ".",
         f"- Time ~ N^k fitted over N ≥ 100: orchctl k = {k_o:.2f}, Hera k = {k_h:.2f}.",
     ]
     table = "\n".join(lines)
