@@ -734,6 +734,8 @@ fn merge_events(
 /// Read the prompt files agents name, refusing paths that leave `dir`.
 fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
     let Ok(root) = dir.canonicalize() else { return };
+    // Canonical forms of the directories prompts are in, each resolved once.
+    let mut parents = BTreeMap::new();
     let agents: Vec<(String, String)> = loaded
         .spec
         .agents
@@ -756,11 +758,12 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
                 .components()
                 .any(|c| matches!(c, Component::Prefix(_) | Component::RootDir));
         let path = dir.join(&spec_dir).join(requested);
+        let resolved = resolve(&path, &mut parents);
         let inside = !escapes
-            && path
-                .canonicalize()
-                .map(|p| p.starts_with(&root))
-                .unwrap_or_else(|_| lexically_inside(&spec_dir.join(requested)));
+            && resolved.as_ref().map_or_else(
+                || lexically_inside(&spec_dir.join(requested)),
+                |(p, _)| p.starts_with(&root),
+            );
         if !inside {
             diags.push(
                 Diagnostic::error(
@@ -772,7 +775,7 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
             );
             continue;
         }
-        if !path.is_file() {
+        if !resolved.is_some_and(|(_, file)| file) {
             diags.push(
                 Diagnostic::error(
                     Code::PromptNotFound,
@@ -799,6 +802,36 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
             ),
         }
     }
+}
+
+/// The canonical form of `path` (every link followed) and whether it is a
+/// file; `None` if it does not exist. Equal to `path.canonicalize()`, but
+/// each parent directory is resolved once (`parents` keeps them): prompts
+/// share a few directories, and resolving one costs a `readlink` per
+/// component. Only a file that is itself a link is resolved whole.
+fn resolve(
+    path: &Path,
+    parents: &mut BTreeMap<PathBuf, Option<PathBuf>>,
+) -> Option<(PathBuf, bool)> {
+    let whole = |path: &Path| {
+        let canonical = path.canonicalize().ok()?;
+        let file = canonical.is_file();
+        Some((canonical, file))
+    };
+    let (Some(parent), Some(Component::Normal(name))) =
+        (path.parent(), path.components().next_back())
+    else {
+        return whole(path);
+    };
+    let meta = fs::symlink_metadata(path).ok()?;
+    if meta.file_type().is_symlink() {
+        return whole(path);
+    }
+    let parent = parents
+        .entry(parent.to_path_buf())
+        .or_insert_with(|| parent.canonicalize().ok())
+        .as_ref()?;
+    Some((parent.join(name), meta.is_file()))
 }
 
 /// Whether a relative path stays inside its root without following links.

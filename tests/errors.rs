@@ -1040,6 +1040,57 @@ fn e020_prompt_symlink_pointing_outside() {
     .only(&[]);
 }
 
+#[cfg(unix)]
+#[test]
+fn e020_prompt_directory_symlink_pointing_outside() {
+    let spec = edit(
+        MINIMAL,
+        "prompt: You write code.",
+        "promptFile: prompts/author.md",
+    );
+    // The file is plain; the directory it is in leads out.
+    Outcome::with(|dir| {
+        write(dir, "platform.yaml", &spec);
+        let outside = dir.parent().unwrap().join("outside-prompts");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("author.md"), "Secret instructions.\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("prompts")).unwrap();
+    })
+    .only(&[
+        "pipelines/platform.yaml:24:17: error[E020]: prompt file `prompts/author.md` is \
+         outside the pipelines directory",
+    ]);
+    // A directory link that stays inside is followed.
+    Outcome::with(|dir| {
+        write(dir, "platform.yaml", &spec);
+        write(dir, "shared/author.md", "You write code.\n");
+        std::os::unix::fs::symlink("shared", dir.join("prompts")).unwrap();
+    })
+    .only(&[]);
+    // A directory reached through `..` from a linked directory is where the
+    // link leads, not where the path seems to go.
+    Outcome::with(|dir| {
+        write(
+            dir,
+            "platform.yaml",
+            &edit(
+                MINIMAL,
+                "prompt: You write code.",
+                "promptFile: linked/../author.md",
+            ),
+        );
+        write(dir, "author.md", "You write code.\n");
+        let outside = dir.parent().unwrap().join("outside-deep/inner");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.parent().unwrap().join("author.md"), "Secret.\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("linked")).unwrap();
+    })
+    .only(&[
+        "pipelines/platform.yaml:24:17: error[E020]: prompt file `linked/../author.md` is \
+         outside the pipelines directory",
+    ]);
+}
+
 #[test]
 fn e021_prompt_template_error_inline() {
     let text = edit(
