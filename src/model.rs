@@ -1198,6 +1198,8 @@ impl<'a> Resolver<'a> {
     ) -> BTreeMap<String, Agent> {
         let mut out = BTreeMap::new();
         let names: Vec<String> = self.loaded.spec.agents.keys().cloned().collect();
+        // One template environment for every templated prompt, made at the first.
+        let mut templates = None;
         for (name, a) in &self.loaded.spec.agents {
             let file = self.loaded.origins.agents.get(name).copied();
             let base = [Seg::Key("agents"), Seg::Key(name)];
@@ -1268,7 +1270,8 @@ impl<'a> Resolver<'a> {
                     },
                 };
             let prompt = if a.template && project.is_some() {
-                match render_prompt(&text, name, a, project, &names, &self.loaded.spec.vars) {
+                let env = templates.get_or_insert_with(prompt_environment);
+                match render_prompt(env, &text, name, a, project, &names, &self.loaded.spec.vars) {
                     Ok(p) => p,
                     Err((line, message)) => {
                         let span = if text_path.is_empty() {
@@ -2633,14 +2636,9 @@ fn scope_name(scope: Scope) -> &'static str {
     }
 }
 
-fn render_prompt(
-    text: &str,
-    name: &str,
-    agent: &spec::Agent,
-    project: Option<&crate::model::Project>,
-    agents: &[String],
-    vars: &BTreeMap<String, serde_json::Value>,
-) -> Result<String, (Option<usize>, String)> {
+/// The environment prompt templates render in: undefined names are errors,
+/// a trailing newline is kept, and recursion and work are bounded (per render).
+fn prompt_environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
@@ -2651,6 +2649,18 @@ fn render_prompt(
     }
     env.set_recursion_limit(64);
     env.set_fuel(Some(1_000_000));
+    env
+}
+
+fn render_prompt(
+    env: &minijinja::Environment<'_>,
+    text: &str,
+    name: &str,
+    agent: &spec::Agent,
+    project: Option<&crate::model::Project>,
+    agents: &[String],
+    vars: &BTreeMap<String, serde_json::Value>,
+) -> Result<String, (Option<usize>, String)> {
     let ctx = minijinja::context! {
         project => project.map(|p| minijinja::context! {
             name => p.name.clone(),
