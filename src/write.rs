@@ -1,10 +1,16 @@
 //! Writing a rendered tree to disk, atomically.
 //!
-//! The new tree is built in a staging directory beside the output directory
-//! (with every file orchctl did not write copied over unchanged), then swapped
-//! in with one atomic `renameat2(RENAME_EXCHANGE)` on Linux. An interrupted
-//! render leaves either the old tree or the new one, never a mix; files
-//! orchctl did not write are never removed or overwritten.
+//! The new tree is built in a staging directory beside the output directory,
+//! then swapped in with one atomic `renameat2(RENAME_EXCHANGE)` on Linux. An
+//! interrupted render leaves either the old tree or the new one, never a mix;
+//! files orchctl did not write are never removed or overwritten.
+//!
+//! Only files whose text changes are written. Every other file of the old
+//! tree, orchctl's unchanged ones and every file it did not write, goes into
+//! the new tree as a hard link to itself: the same file, with its inode,
+//! modification time and permissions, and no new inode to allocate or old one
+//! to free. Where the file system cannot link, such a file is written from
+//! its text, or copied.
 
 use std::fs;
 use std::io;
@@ -90,7 +96,14 @@ fn replace_tree(
     }
     let stage = Stage::new(dir.to_path_buf(), true)?;
     let files: Vec<(&String, &String)> = tree.iter().collect();
-    crate::par::map(&files, |(rel, text)| stage.write(rel, text));
+    crate::par::map(&files, |(rel, text)| {
+        // The same text (line endings aside) as on disk: the same file.
+        if disk.generated.get(*rel) == Some(*text) {
+            stage.keep(rel, text);
+        } else {
+            stage.write(rel, text);
+        }
+    });
     for rel in &disk.foreign {
         stage.keep_foreign(rel)?;
     }
@@ -174,6 +187,26 @@ impl Stage {
     /// Write the file `rel` of the new tree (from any thread). An error is
     /// kept for [`Stage::finish`].
     pub fn write(&self, rel: &str, text: &str) {
+        self.put(rel, |path| fs::write(path, text));
+    }
+
+    /// Put the file `rel` of the output directory, which holds `text` (line
+    /// endings aside), into the new tree as it is: a hard link, or written
+    /// from `text` where the file system cannot link.
+    fn keep(&self, rel: &str, text: &str) {
+        let from = self.dir.join(rel);
+        self.put(rel, |path| match fs::hard_link(&from, path) {
+            Ok(()) => Ok(()),
+            // The directory is not in the new tree yet: made, then asked again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !parent_exists(path) => Err(e),
+            Err(_) => fs::write(path, text),
+        });
+    }
+
+    /// Make the file `rel` of the new tree with `make` (given its path),
+    /// creating its directory if `make` finds none. An error is kept for
+    /// [`Stage::finish`]; after one, nothing more is made.
+    fn put(&self, rel: &str, make: impl Fn(&Path) -> io::Result<()>) {
         if self.failed() {
             return;
         }
@@ -182,9 +215,9 @@ impl Stage {
         let written = if self.fail_after.is_some_and(|after| n >= after) {
             Err(io::Error::other("injected failure"))
         } else {
-            fs::write(&path, text).or_else(|e| match path.parent() {
+            make(&path).or_else(|e| match path.parent() {
                 Some(parent) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(parent).and_then(|()| fs::write(&path, text))
+                    fs::create_dir_all(parent).and_then(|()| make(&path))
                 }
                 _ => Err(e),
             })
@@ -197,8 +230,8 @@ impl Stage {
         }
     }
 
-    /// Copy the file `rel` orchctl did not write from the output directory
-    /// into the new tree, unchanged.
+    /// Put the file `rel` orchctl did not write into the new tree, unchanged:
+    /// a hard link to it, or a copy where the file system cannot link.
     fn keep_foreign(&self, rel: &str) -> Result<(), WriteError> {
         let (from, to) = (self.dir.join(rel), self.staging.join(rel));
         if let Some(parent) = to.parent() {
@@ -272,7 +305,12 @@ fn sibling(dir: &Path, what: &str) -> PathBuf {
     parent.join(format!(".{name}.orchctl-{what}-{}", std::process::id()))
 }
 
-/// Copy a file orchctl did not write; a symlink stays a symlink.
+fn parent_exists(path: &Path) -> bool {
+    path.parent().is_some_and(Path::exists)
+}
+
+/// Link, or else copy, a file orchctl did not write; a symlink stays a
+/// symlink.
 fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(from)?;
     if meta.file_type().is_symlink() {
@@ -284,7 +322,7 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
             .map(|_| ())
             .or_else(|_| fs::write(to, target.to_string_lossy().as_bytes()));
     }
-    fs::copy(from, to).map(|_| ())
+    fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()))
 }
 
 /// Put `staging` in place of `dir`, atomically where the platform allows.

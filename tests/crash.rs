@@ -382,6 +382,80 @@ fn a_render_with_an_object_too_large_to_store_changes_nothing() {
     );
 }
 
+/// The inode of every file under `dir`, by relative path.
+#[cfg(unix)]
+fn inodes(dir: &Path) -> BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt;
+    common::snapshot_dir(dir)
+        .into_keys()
+        .map(|rel| {
+            let ino = std::fs::symlink_metadata(dir.join(&rel)).unwrap().ino();
+            (rel, ino)
+        })
+        .collect()
+}
+
+/// A render that changes a few files writes only those: every other file,
+/// orchctl's or not, goes into the new tree as it is (the same inode, so the
+/// same modification time), and a render that fails at any point on the way
+/// still leaves the old tree, links and all.
+#[cfg(unix)]
+#[test]
+fn unchanged_files_are_kept_not_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old/pipelines");
+    let new = dir.path().join("new/pipelines");
+    common::copy_dir(&common::root().join("pipelines"), &old);
+    common::copy_dir(&common::root().join("pipelines"), &new);
+    std::fs::remove_file(new.join("chains/runs.yaml")).unwrap();
+    let out = dir.path().join("generated");
+    assert_ok(&orchctl(&old, &out, None), "first render");
+    std::fs::write(out.join("NOTES.md"), "kept by hand\n").unwrap();
+    let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+
+    let files = common::compile(&new).tree.len();
+    for k in 0..files {
+        let output = orchctl(&new, &out, Some((FAIL_AFTER, &k.to_string())));
+        assert_eq!(output.status.code(), Some(1), "k={k}");
+        assert_eq!(common::snapshot_dir(&out), before, "k={k}");
+        assert_eq!(inodes(&out), before_inodes, "k={k}");
+        assert_eq!(leftovers(&out), Vec::<String>::new(), "k={k}");
+    }
+
+    assert_ok(&orchctl(&new, &out, None), "render");
+    let (after, after_inodes) = (common::snapshot_dir(&out), inodes(&out));
+    assert_eq!(
+        after,
+        common::snapshot_dir(&{
+            let fresh = dir.path().join("fresh");
+            assert_ok(&orchctl(&new, &fresh, None), "render into a new directory");
+            std::fs::write(fresh.join("NOTES.md"), "kept by hand\n").unwrap();
+            fresh
+        })
+    );
+    let (mut kept, mut written) = (Vec::new(), Vec::new());
+    for (rel, ino) in &after_inodes {
+        match before.get(rel) {
+            Some(bytes) if *bytes == after[rel] => {
+                assert_eq!(
+                    before_inodes[rel], *ino,
+                    "{rel} is unchanged but was written again"
+                );
+                kept.push(rel.as_str());
+            }
+            _ => {
+                assert_ne!(before_inodes.get(rel), Some(ino), "{rel} changed in place");
+                written.push(rel.as_str());
+            }
+        }
+    }
+    assert!(kept.contains(&"NOTES.md"), "{kept:?}");
+    assert!(kept.len() > 20, "kept {kept:?}");
+    assert_eq!(written, ["kustomization.yaml"], "written");
+    assert!(!after.contains_key("workflowtemplates/coderun.yaml"));
+    assert_eq!(leftovers(&out), Vec::<String>::new());
+}
+
 /// Files without the orchctl header are never deleted or overwritten, even
 /// where orchctl would write, and even by a render that fails.
 #[test]
