@@ -26,6 +26,8 @@ pub struct OnDisk {
     pub generated: Tree,
     /// Files it did not write, relative paths.
     pub foreign: Vec<String>,
+    /// Generated files whose line endings were normalised (CRLF on disk).
+    pub crlf: Vec<String>,
 }
 
 /// How a rendered tree differs from disk.
@@ -68,12 +70,16 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     for ((path, _), text) in files.into_iter().zip(texts) {
         match text {
             Some(text) => {
+                if text.contains('\r') {
+                    out.crlf.push(path.clone());
+                }
                 out.generated.insert(path, normalize(text));
             }
             None => out.foreign.push(path),
         }
     }
     out.foreign.sort();
+    out.crlf.sort();
     Ok(out)
 }
 
@@ -407,6 +413,7 @@ mod tests {
             ]
             .into(),
             foreign: vec!["own.yaml".to_string()],
+            crlf: Vec::new(),
         };
         let d = compare(&tree, &disk, "generated");
         assert_eq!(d.added, ["b.yaml"]);

@@ -806,9 +806,9 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
 
 /// The canonical form of `path` (every link followed) and whether it is a
 /// file; `None` if it does not exist. Equal to `path.canonicalize()`, but
-/// each parent directory is resolved once (`parents` keeps them): prompts
-/// share a few directories, and resolving one costs a `readlink` per
-/// component. Only a file that is itself a link is resolved whole.
+/// for a plain file each parent directory is resolved once (`parents` keeps
+/// them): prompts share a few directories, and resolving one costs a
+/// `readlink` per component. Anything else is resolved whole.
 fn resolve(
     path: &Path,
     parents: &mut BTreeMap<PathBuf, Option<PathBuf>>,
@@ -823,15 +823,17 @@ fn resolve(
     else {
         return whole(path);
     };
-    let meta = fs::symlink_metadata(path).ok()?;
-    if meta.file_type().is_symlink() {
+    // Only a plain file is its parent's canonical form and its name: a link
+    // leads elsewhere, and a directory may have been named with a trailing
+    // `/` or `/.` that `components` drops (and `lstat` then follows).
+    if !fs::symlink_metadata(path).ok()?.is_file() {
         return whole(path);
     }
     let parent = parents
         .entry(parent.to_path_buf())
         .or_insert_with(|| parent.canonicalize().ok())
         .as_ref()?;
-    Some((parent.join(name), meta.is_file()))
+    Some((parent.join(name), true))
 }
 
 /// Whether a relative path stays inside its root without following links.

@@ -97,8 +97,8 @@ fn replace_tree(
     let stage = Stage::new(dir.to_path_buf(), true)?;
     let files: Vec<(&String, &String)> = tree.iter().collect();
     crate::par::map(&files, |(rel, text)| {
-        // The same text (line endings aside) as on disk: the same file.
-        if disk.generated.get(*rel) == Some(*text) {
+        // The same bytes as on disk: the same file.
+        if disk.generated.get(*rel) == Some(*text) && disk.crlf.binary_search(rel).is_err() {
             stage.keep(rel, text);
         } else {
             stage.write(rel, text);
@@ -187,26 +187,31 @@ impl Stage {
     /// Write the file `rel` of the new tree (from any thread). An error is
     /// kept for [`Stage::finish`].
     pub fn write(&self, rel: &str, text: &str) {
-        self.put(rel, |path| fs::write(path, text));
+        self.put(rel, |path, _| create_new(path, text.as_bytes()));
     }
 
-    /// Put the file `rel` of the output directory, which holds `text` (line
-    /// endings aside), into the new tree as it is: a hard link, or written
-    /// from `text` where the file system cannot link.
+    /// Put the file `rel` of the output directory, which holds exactly
+    /// `text`, into the new tree as it is: a hard link, or written from
+    /// `text` where the file system cannot link.
     fn keep(&self, rel: &str, text: &str) {
         let from = self.dir.join(rel);
-        self.put(rel, |path| match fs::hard_link(&from, path) {
+        self.put(rel, |path, retry| match fs::hard_link(&from, path) {
             Ok(()) => Ok(()),
-            // The directory is not in the new tree yet: made, then asked again.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !parent_exists(path) => Err(e),
-            Err(_) => fs::write(path, text),
+            // Perhaps no such directory in the new tree yet: `put` makes it
+            // and asks again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !retry => Err(e),
+            // Never through a name already in the new tree, which may be a
+            // link to a file of the old one.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) => create_new(path, text.as_bytes()),
         });
     }
 
-    /// Make the file `rel` of the new tree with `make` (given its path),
-    /// creating its directory if `make` finds none. An error is kept for
-    /// [`Stage::finish`]; after one, nothing more is made.
-    fn put(&self, rel: &str, make: impl Fn(&Path) -> io::Result<()>) {
+    /// Make the file `rel` of the new tree with `make` (given its path, and
+    /// whether this is the second try), creating its directory if the first
+    /// try finds none. An error is kept for [`Stage::finish`]; after one,
+    /// nothing more is made.
+    fn put(&self, rel: &str, make: impl Fn(&Path, bool) -> io::Result<()>) {
         if self.failed() {
             return;
         }
@@ -215,9 +220,9 @@ impl Stage {
         let written = if self.fail_after.is_some_and(|after| n >= after) {
             Err(io::Error::other("injected failure"))
         } else {
-            make(&path).or_else(|e| match path.parent() {
+            make(&path, false).or_else(|e| match path.parent() {
                 Some(parent) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(parent).and_then(|()| make(&path))
+                    fs::create_dir_all(parent).and_then(|()| make(&path, true))
                 }
                 _ => Err(e),
             })
@@ -305,8 +310,15 @@ fn sibling(dir: &Path, what: &str) -> PathBuf {
     parent.join(format!(".{name}.orchctl-{what}-{}", std::process::id()))
 }
 
-fn parent_exists(path: &Path) -> bool {
-    path.parent().is_some_and(Path::exists)
+/// Write a new file: never through one that exists (in the staging
+/// directory, that could be a link to a file of the old tree).
+fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// Link, or else copy, a file orchctl did not write; a symlink stays a
@@ -322,7 +334,18 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
             .map(|_| ())
             .or_else(|_| fs::write(to, target.to_string_lossy().as_bytes()));
     }
-    fs::hard_link(from, to).or_else(|_| fs::copy(from, to).map(|_| ()))
+    match fs::hard_link(from, to) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            let mut source = fs::File::open(from)?;
+            let mut target = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(to)?;
+            io::copy(&mut source, &mut target)?;
+            target.set_permissions(source.metadata()?.permissions())
+        }
+        linked => linked,
+    }
 }
 
 /// Put `staging` in place of `dir`, atomically where the platform allows.

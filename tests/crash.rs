@@ -422,6 +422,14 @@ fn unchanged_files_are_kept_not_written_again() {
         assert_eq!(leftovers(&out), Vec::<String>::new(), "k={k}");
     }
 
+    // A generated file with CRLF line ends holds the same text, but not the
+    // same bytes as a render: it is written again.
+    let crlf = "rbac/cto-play-role.yaml";
+    let text = std::fs::read_to_string(out.join(crlf)).unwrap();
+    std::fs::remove_file(out.join(crlf)).unwrap();
+    std::fs::write(out.join(crlf), text.replace('\n', "\r\n")).unwrap();
+    let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+
     assert_ok(&orchctl(&new, &out, None), "render");
     let (after, after_inodes) = (common::snapshot_dir(&out), inodes(&out));
     assert_eq!(
@@ -451,9 +459,50 @@ fn unchanged_files_are_kept_not_written_again() {
     }
     assert!(kept.contains(&"NOTES.md"), "{kept:?}");
     assert!(kept.len() > 20, "kept {kept:?}");
-    assert_eq!(written, ["kustomization.yaml"], "written");
+    assert_eq!(written, ["kustomization.yaml", crlf], "written");
     assert!(!after.contains_key("workflowtemplates/coderun.yaml"));
     assert_eq!(leftovers(&out), Vec::<String>::new());
+}
+
+/// As above with a tree large enough to be written on every core: the files
+/// kept are linked from several threads at once, each directory made by
+/// whichever comes first.
+#[cfg(unix)]
+#[test]
+fn unchanged_files_are_kept_by_a_parallel_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pipelines");
+    spec_gen::generate(150, &spec, 0);
+    let out = dir.path().join("generated");
+    for round in 0..4 {
+        assert_ok(&orchctl(&spec, &out, None), "render");
+        let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+        assert!(before.len() > 150, "{} files", before.len());
+        // One chain less, or back again.
+        let chain = spec.join("chains/proj0075.yaml");
+        if round % 2 == 0 {
+            std::fs::rename(&chain, dir.path().join("proj0075.yaml")).unwrap();
+        } else {
+            std::fs::rename(dir.path().join("proj0075.yaml"), &chain).unwrap();
+        }
+        assert_ok(&orchctl(&spec, &out, None), "render");
+        let (after, after_inodes) = (common::snapshot_dir(&out), inodes(&out));
+        let written: Vec<&String> = after
+            .keys()
+            .filter(|rel| {
+                before.get(*rel) != Some(&after[*rel]) || before_inodes[*rel] != after_inodes[*rel]
+            })
+            .collect();
+        // The kustomization lists the files; the chain's template is new when
+        // the chain comes back. Nothing else is written.
+        let expected: &[&str] = if round % 2 == 0 {
+            &["kustomization.yaml"]
+        } else {
+            &["kustomization.yaml", "workflowtemplates/proj0075.yaml"]
+        };
+        assert_eq!(written, expected, "round {round}: written");
+        assert_eq!(before.len().abs_diff(after.len()), 1, "round {round}");
+    }
 }
 
 /// Files without the orchctl header are never deleted or overwritten, even

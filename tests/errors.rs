@@ -1060,6 +1060,28 @@ fn e020_prompt_directory_symlink_pointing_outside() {
         "pipelines/platform.yaml:24:17: error[E020]: prompt file `prompts/author.md` is \
          outside the pipelines directory",
     ]);
+    // Named with a trailing `/` or `/.`, that directory still leads out (and
+    // is not a file).
+    for name in ["prompts/", "prompts/."] {
+        Outcome::with(|dir| {
+            write(
+                dir,
+                "platform.yaml",
+                &edit(
+                    MINIMAL,
+                    "prompt: You write code.",
+                    &format!("promptFile: {name}"),
+                ),
+            );
+            let outside = dir.parent().unwrap().join("outside-dir");
+            std::fs::create_dir_all(&outside).unwrap();
+            std::os::unix::fs::symlink(&outside, dir.join("prompts")).unwrap();
+        })
+        .only(&[&format!(
+            "pipelines/platform.yaml:24:17: error[E020]: prompt file `{name}` is outside the \
+             pipelines directory"
+        )]);
+    }
     // A directory link that stays inside is followed.
     Outcome::with(|dir| {
         write(dir, "platform.yaml", &spec);
