@@ -1043,11 +1043,14 @@ fn e020_prompt_symlink_pointing_outside() {
 #[cfg(unix)]
 #[test]
 fn e020_prompt_directory_symlink_pointing_outside() {
-    let spec = edit(
-        MINIMAL,
-        "prompt: You write code.",
-        "promptFile: prompts/author.md",
-    );
+    let naming = |file: &str| {
+        edit(
+            MINIMAL,
+            "prompt: You write code.",
+            &format!("promptFile: {file}"),
+        )
+    };
+    let spec = naming("prompts/author.md");
     // The file is plain; the directory it is in leads out.
     Outcome::with(|dir| {
         write(dir, "platform.yaml", &spec);
@@ -1064,15 +1067,7 @@ fn e020_prompt_directory_symlink_pointing_outside() {
     // is not a file).
     for name in ["prompts/", "prompts/."] {
         Outcome::with(|dir| {
-            write(
-                dir,
-                "platform.yaml",
-                &edit(
-                    MINIMAL,
-                    "prompt: You write code.",
-                    &format!("promptFile: {name}"),
-                ),
-            );
+            write(dir, "platform.yaml", &naming(name));
             let outside = dir.parent().unwrap().join("outside-dir");
             std::fs::create_dir_all(&outside).unwrap();
             std::os::unix::fs::symlink(&outside, dir.join("prompts")).unwrap();
@@ -1092,15 +1087,7 @@ fn e020_prompt_directory_symlink_pointing_outside() {
     // A directory reached through `..` from a linked directory is where the
     // link leads, not where the path seems to go.
     Outcome::with(|dir| {
-        write(
-            dir,
-            "platform.yaml",
-            &edit(
-                MINIMAL,
-                "prompt: You write code.",
-                "promptFile: linked/../author.md",
-            ),
-        );
+        write(dir, "platform.yaml", &naming("linked/../author.md"));
         write(dir, "author.md", "You write code.\n");
         let outside = dir.parent().unwrap().join("outside-deep/inner");
         std::fs::create_dir_all(&outside).unwrap();
