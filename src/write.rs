@@ -5,7 +5,7 @@
 //! interrupted render leaves either the old tree or the new one, never a mix;
 //! files orchctl did not write are never removed or overwritten.
 //!
-//! Only files whose text changes are written. Every other file of the old
+//! Only files whose bytes change are written. Every other file of the old
 //! tree, orchctl's unchanged ones and every file it did not write, goes into
 //! the new tree as a hard link to itself: the same file, with its inode,
 //! modification time and permissions, and no new inode to allocate or old one
