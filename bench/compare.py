@@ -15,7 +15,8 @@ into a new output directory; the table reports medians. Also measured:
   the up-to-date tree, and at the largest N `cp -r` of the same output tree,
   run in rotation L times (the timed renders above each follow a Hera run,
   which leaves the caches cold; these runs are cheap, so there are more of
-  them, for a steadier median on a busy machine);
+  them, for a steadier median on a busy machine), and `render --check` against
+  the render of the same round: the median ratio, and how many rounds it won;
 - the reference platform (pipelines/): render and render --check;
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
