@@ -7,6 +7,7 @@
 //! write (no header) are never part of the comparison; one of them standing
 //! where orchctl would write is a conflict.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub struct OnDisk {
     /// Files it did not write, relative paths.
     pub foreign: Vec<String>,
     /// Generated files whose line endings were normalised (CRLF on disk).
-    pub crlf: Vec<String>,
+    pub crlf: BTreeSet<String>,
 }
 
 /// How a rendered tree differs from disk.
@@ -70,16 +71,17 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     for ((path, _), text) in files.into_iter().zip(texts) {
         match text {
             Some(text) => {
-                if text.contains('\r') {
-                    out.crlf.push(path.clone());
+                let len = text.len();
+                let text = normalize(text);
+                if text.len() != len {
+                    out.crlf.insert(path.clone());
                 }
-                out.generated.insert(path, normalize(text));
+                out.generated.insert(path, text);
             }
             None => out.foreign.push(path),
         }
     }
     out.foreign.sort();
-    out.crlf.sort();
     Ok(out)
 }
 
@@ -413,7 +415,7 @@ mod tests {
             ]
             .into(),
             foreign: vec!["own.yaml".to_string()],
-            crlf: Vec::new(),
+            crlf: BTreeSet::new(),
         };
         let d = compare(&tree, &disk, "generated");
         assert_eq!(d.added, ["b.yaml"]);

@@ -98,7 +98,7 @@ fn replace_tree(
     let files: Vec<(&String, &String)> = tree.iter().collect();
     crate::par::map(&files, |(rel, text)| {
         // The same bytes as on disk: the same file.
-        if disk.generated.get(*rel) == Some(*text) && disk.crlf.binary_search(rel).is_err() {
+        if disk.generated.get(*rel) == Some(*text) && !disk.crlf.contains(*rel) {
             stage.keep(rel, text);
         } else {
             stage.write(rel, text);
@@ -200,9 +200,6 @@ impl Stage {
             // Perhaps no such directory in the new tree yet: `put` makes it
             // and asks again.
             Err(e) if e.kind() == io::ErrorKind::NotFound && !retry => Err(e),
-            // Never through a name already in the new tree, which may be a
-            // link to a file of the old one.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
             Err(_) => create_new(path, text.as_bytes()),
         });
     }
@@ -310,15 +307,19 @@ fn sibling(dir: &Path, what: &str) -> PathBuf {
     parent.join(format!(".{name}.orchctl-{what}-{}", std::process::id()))
 }
 
-/// Write a new file: never through one that exists (in the staging
-/// directory, that could be a link to a file of the old tree).
-fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
+/// Open a new file for writing, never one that exists: in the staging
+/// directory, a name already there may be a link to a file of the old tree,
+/// which writing through would change.
+fn open_new(path: &Path) -> io::Result<fs::File> {
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)?
-        .write_all(bytes)
+        .open(path)
+}
+
+fn create_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    open_new(path)?.write_all(bytes)
 }
 
 /// Link, or else copy, a file orchctl did not write; a symlink stays a
@@ -334,18 +335,12 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
             .map(|_| ())
             .or_else(|_| fs::write(to, target.to_string_lossy().as_bytes()));
     }
-    match fs::hard_link(from, to) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-            let mut source = fs::File::open(from)?;
-            let mut target = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(to)?;
-            io::copy(&mut source, &mut target)?;
-            target.set_permissions(source.metadata()?.permissions())
-        }
-        linked => linked,
-    }
+    fs::hard_link(from, to).or_else(|_| {
+        let mut source = fs::File::open(from)?;
+        let mut target = open_new(to)?;
+        io::copy(&mut source, &mut target)?;
+        target.set_permissions(source.metadata()?.permissions())
+    })
 }
 
 /// Put `staging` in place of `dir`, atomically where the platform allows.
