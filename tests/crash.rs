@@ -382,17 +382,19 @@ fn a_render_with_an_object_too_large_to_store_changes_nothing() {
     );
 }
 
-/// The inode of every file under `dir`, by relative path.
+/// Every file under `dir` (its snapshot), and each one's inode.
 #[cfg(unix)]
-fn inodes(dir: &Path) -> BTreeMap<String, u64> {
+fn with_inodes(dir: &Path) -> (Snapshot, BTreeMap<String, u64>) {
     use std::os::unix::fs::MetadataExt;
-    common::snapshot_dir(dir)
-        .into_keys()
+    let files = common::snapshot_dir(dir);
+    let inodes = files
+        .keys()
         .map(|rel| {
-            let ino = std::fs::symlink_metadata(dir.join(&rel)).unwrap().ino();
-            (rel, ino)
+            let ino = std::fs::symlink_metadata(dir.join(rel)).unwrap().ino();
+            (rel.clone(), ino)
         })
-        .collect()
+        .collect();
+    (files, inodes)
 }
 
 /// A render that changes a few files writes only those: every other file,
@@ -411,14 +413,15 @@ fn unchanged_files_are_kept_not_written_again() {
     let out = dir.path().join("generated");
     assert_ok(&orchctl(&old, &out, None), "first render");
     std::fs::write(out.join("NOTES.md"), "kept by hand\n").unwrap();
-    let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+    let (before, before_inodes) = with_inodes(&out);
 
     let files = common::compile(&new).tree.len();
     for k in 0..files {
         let output = orchctl(&new, &out, Some((FAIL_AFTER, &k.to_string())));
         assert_eq!(output.status.code(), Some(1), "k={k}");
-        assert_eq!(common::snapshot_dir(&out), before, "k={k}");
-        assert_eq!(inodes(&out), before_inodes, "k={k}");
+        let (files, inodes) = with_inodes(&out);
+        assert_eq!(files, before, "k={k}");
+        assert_eq!(inodes, before_inodes, "k={k}");
         assert_eq!(leftovers(&out), Vec::<String>::new(), "k={k}");
     }
 
@@ -428,10 +431,10 @@ fn unchanged_files_are_kept_not_written_again() {
     let text = std::fs::read_to_string(out.join(crlf)).unwrap();
     std::fs::remove_file(out.join(crlf)).unwrap();
     std::fs::write(out.join(crlf), text.replace('\n', "\r\n")).unwrap();
-    let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+    let (before, before_inodes) = with_inodes(&out);
 
     assert_ok(&orchctl(&new, &out, None), "render");
-    let (after, after_inodes) = (common::snapshot_dir(&out), inodes(&out));
+    let (after, after_inodes) = with_inodes(&out);
     assert_eq!(
         after,
         common::snapshot_dir(&{
@@ -476,7 +479,7 @@ fn unchanged_files_are_kept_by_a_parallel_render() {
     let out = dir.path().join("generated");
     for round in 0..4 {
         assert_ok(&orchctl(&spec, &out, None), "render");
-        let (before, before_inodes) = (common::snapshot_dir(&out), inodes(&out));
+        let (before, before_inodes) = with_inodes(&out);
         assert!(before.len() > 150, "{} files", before.len());
         // One chain less, or back again.
         let chain = spec.join("chains/proj0075.yaml");
@@ -486,7 +489,7 @@ fn unchanged_files_are_kept_by_a_parallel_render() {
             std::fs::rename(dir.path().join("proj0075.yaml"), &chain).unwrap();
         }
         assert_ok(&orchctl(&spec, &out, None), "render");
-        let (after, after_inodes) = (common::snapshot_dir(&out), inodes(&out));
+        let (after, after_inodes) = with_inodes(&out);
         let written: Vec<&String> = after
             .keys()
             .filter(|rel| {
