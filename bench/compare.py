@@ -225,10 +225,8 @@ def main() -> None:
         pipelines = base / "pipelines"
         sh([sys.executable, str(ROOT / "bench" / "gen_spec.py"), str(n), str(pipelines)])
         # Every run writes into a new directory, and nothing is deleted while
-        # runs are timed: on ext4 without a journal (as on this project's
-        # machines) creating files soon after deleting many is several times
-        # slower (the allocator skips inodes freed in the last 5-10 s), which
-        # would time the file system's recovery instead of the tools.
+        # runs are timed (see DISK_SETTLE_S): deleting would time the file
+        # system's recovery instead of the tools.
         o_cmd = lambda d: [str(exe), "render", "--pipelines", str(pipelines), "--out", str(d)]
         h_cmd = lambda d: [str(py), str(HERA), str(n), str(d)]
         # Warm-up (page cache, Python bytecode cache), not timed.
