@@ -406,11 +406,14 @@ fn recover(dir: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
+    let ours = format!(".{name}.orchctl-");
+    let moved_aside = format!("{ours}old-");
     for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if file.starts_with(&format!(".{name}.orchctl-old-")) && !dir.exists() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&moved_aside) && !dir.exists() {
             let _ = fs::rename(entry.path(), dir);
-        } else if file.starts_with(&format!(".{name}.orchctl-")) {
+        } else if file.starts_with(&ours) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
