@@ -22,6 +22,22 @@
 //! before. Static builds (`+crt-static`, musl) keep their static-pie, which
 //! `-no-pie` would turn into a binary that crashes at start, and other
 //! platforms keep their toolchain's default.
+//!
+//! Second, the functions a render runs are laid out side by side. A reference
+//! render runs about 800 of the executable's 8,700 functions, spread over
+//! 8 MB of machine code; each page of code it touches first is a page fault
+//! (which maps the 64 KiB around it). `linker/hot-symbols.txt` lists them, as
+//! valgrind recorded them running (`bench/hot_symbols.py`), and the linker
+//! places them first (`--symbol-ordering-file`, which LLD understands: Rust's
+//! default linker on x86-64 Linux since 1.90). Measured head to head, 80
+//! rounds in rotation: a reference render 9% faster, `render --check` 8%, 24
+//! page faults fewer. The output is the same; a name the linker does not find
+//! (renamed, or another compiler version) only loses its place. The linker in
+//! use is asked first, with a link of an empty program; one that does not know
+//! the option gets nothing, and the build goes on as before.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -36,4 +52,66 @@ fn main() {
     if dynamic_glibc && !pie {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }
+    order_functions();
+}
+
+fn order_functions() {
+    let file = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+        .join("linker")
+        .join("hot-symbols.txt");
+    println!("cargo::rerun-if-changed={}", file.display());
+    println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
+    let flags = [
+        format!("-Wl,--symbol-ordering-file={}", file.display()),
+        "-Wl,--no-warn-symbol-ordering".to_string(),
+    ];
+    if file.is_file() && linker_accepts(&flags) {
+        for flag in flags {
+            println!("cargo::rustc-link-arg-bins={flag}");
+        }
+    }
+}
+
+/// Whether the linker this build uses links an empty program with `flags`:
+/// rustc run as cargo runs it, for the same target, with the same flags and
+/// linker.
+fn linker_accepts(flags: &[String]) -> bool {
+    let var = |key: &str| std::env::var_os(key);
+    let out = PathBuf::from(var("OUT_DIR").expect("set by cargo")).join("link-probe");
+    let _ = std::fs::remove_dir_all(&out);
+    let source = out.join("probe.rs");
+    if std::fs::create_dir_all(&out).is_err() || std::fs::write(&source, "fn main() {}\n").is_err()
+    {
+        return false;
+    }
+    let mut rustc = Command::new(var("RUSTC").unwrap_or_else(|| "rustc".into()));
+    if let Some(target) = var("TARGET") {
+        rustc.arg("--target").arg(target);
+    }
+    if let Some(encoded) = std::env::var("CARGO_ENCODED_RUSTFLAGS")
+        .ok()
+        .filter(|f| !f.is_empty())
+    {
+        rustc.args(encoded.split('\x1f'));
+    }
+    if let Some(linker) = var("RUSTC_LINKER") {
+        rustc
+            .arg("-C")
+            .arg(format!("linker={}", linker.to_string_lossy()));
+    }
+    for flag in flags {
+        rustc.arg("-C").arg(format!("link-arg={flag}"));
+    }
+    let accepted = rustc
+        .arg("--crate-name=orchctl_link_probe")
+        .arg("-o")
+        .arg(out.join("orchctl-link-probe"))
+        .arg(&source)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    // A failed link leaves its object files behind.
+    let _ = std::fs::remove_dir_all(&out);
+    accepted
 }

@@ -29,3 +29,7 @@ bench:
 # Everything CI runs
 ci:
     bash .ci/run
+
+# Regenerate linker/hot-symbols.txt, the functions the linker places together (needs valgrind)
+hot-symbols:
+    python3 bench/hot_symbols.py
