@@ -66,6 +66,21 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 DISK_SETTLE_S = 370
 
 
+def hot_symbols_found(exe: Path) -> str:
+    """How many of the functions build.rs has the linker place together
+    (linker/hot-symbols.txt) the executable still has: names go stale with
+    edits and compiler upgrades (bench/hot_symbols.py rewrites the list)."""
+    listed = [line.strip() for line in (ROOT / "linker" / "hot-symbols.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    nm = shutil.which("nm")
+    if not nm:
+        return f"{len(listed)} listed (nm not found, not checked)"
+    defined = {parts[-1] for parts in (line.split() for line in
+               subprocess.run([nm, str(exe)], capture_output=True, text=True, check=True).stdout.splitlines())
+               if len(parts) == 3}
+    return f"{sum(name in defined for name in listed)} of {len(listed)} found in the executable"
+
+
 def mount_of(path: Path) -> tuple[str, str]:
     """(device, file system type) of the mount that holds `path` (Linux), else ("", "")."""
     best, found = "", ("", "")
@@ -207,6 +222,8 @@ def main() -> None:
     exe = build_orchctl()
     log(f"machine: {machine()}")
     log(f"outputs: {work} ({work_fs})")
+    hot = hot_symbols_found(exe)
+    log(f"functions placed together (linker/hot-symbols.txt): {hot}")
 
     # The previous run's outputs go now, once; then the file system settles.
     old = [d for d in work.iterdir() if d.is_dir() and (d.name == "reference" or re.fullmatch(r"n\d+", d.name))]
@@ -349,6 +366,7 @@ def main() -> None:
             f"N={r['n']} {round(100 * (r['check_vs_render_paired'] - 1)):+d}% "
             f"(faster in {r['check_faster_rounds']} of {args.loop_reps} rounds)" for r in rows) + ".",
         f"- Time ~ N^k fitted over N ≥ 100: orchctl k = {k_o:.2f}, Hera k = {k_h:.2f}.",
+        f"- Functions the linker placed together (linker/hot-symbols.txt): {hot}.",
     ]
     table = "\n".join(lines)
     print(table)
@@ -364,6 +382,7 @@ def main() -> None:
         "reference_check_s": statistics.median(ref_check),
         "reference_rss_kib": ref_rss,
         "startup_s": startup,
+        "hot_symbols": hot,
         "exponent_orchctl": k_o,
         "exponent_hera": k_h,
     }, indent=2) + "\n")
