@@ -1,41 +1,54 @@
-//! Link the `orchctl` executable at a fixed address on Linux with glibc
-//! (non-PIE).
+//! How the `orchctl` executable is linked.
 //!
 //! orchctl is started once per pre-commit hook and CI step and runs for a few
-//! milliseconds, so start-up is a large share of its time. A position-
-//! independent executable is relocated by the dynamic loader at every start:
-//! about 12,400 relocations, each page they patch copied on write (56 page
-//! faults, a sixth of a reference render's). Linked at a fixed address,
-//! the executable needs none of that (Go's toolchain links Linux executables
-//! this way by default).
+//! milliseconds, so start-up is a large share of its time.
 //!
-//! The cost: the executable's own code is not placed at a random address.
-//! That is a second line of defence against memory-safety bugs, and orchctl
-//! does read input it did not write (pull requests' specs in CI, webhook
-//! payloads for `route`, backlogs for `play`); it is written in Rust, with
-//! `unsafe` only around two system calls, and its loader is fuzzed. Distributions that
-//! require position-independent executables (Debian's and Fedora's hardening
-//! policies), or anyone who prefers them, build with `ORCHCTL_PIE=1`.
+//! First, at a fixed address. On Linux with glibc, `.cargo/config.toml` links
+//! glibc into the executable (`+crt-static`) and the whole at a fixed address
+//! (`relocation-model=static`): the dynamic loader has nothing left to do.
+//! Where that configuration is not in effect (an install from a registry, or
+//! RUSTFLAGS set) and glibc is linked dynamically, this script passes
+//! `-no-pie`. A position-independent executable is relocated at every start:
+//! about 12,400 relocations, each page they patch copied on write (56 page
+//! faults, a sixth of a reference render's). Linked at a fixed address, the
+//! executable needs none of that (Go's toolchain links Linux executables this
+//! way by default).
+//!
+//! The cost: the executable's own code, and with `+crt-static` glibc's too, is
+//! not placed at a random address (the stack, the heap and other mappings
+//! still are). That is a second line of defence against memory-safety bugs,
+//! and orchctl does read input it did not write (pull requests' specs in CI,
+//! webhook payloads for `route`, backlogs for `play`); it is written in Rust,
+//! with `unsafe` only around a few system calls, and its loader is fuzzed.
+//! Distributions that require position-independent executables (Debian's and
+//! Fedora's hardening policies), or anyone who prefers them, build with
+//! `RUSTFLAGS="-C target-feature=+crt-static"` (static, position-independent)
+//! or with `ORCHCTL_PIE=1 RUSTFLAGS="-C target-feature=-crt-static"`
+//! (glibc linked dynamically).
 //!
 //! Only executables change (`orchctl` and the unit tests of `main.rs`); the
 //! library, the integration tests' own code and proc-macro crates build as
-//! before. Static builds (`+crt-static`, musl) keep their static-pie, which
+//! before. Static position-independent builds keep their static-pie, which
 //! `-no-pie` would turn into a binary that crashes at start, and other
-//! platforms keep their toolchain's default.
+//! platforms keep their toolchain's default. The tests check that the
+//! executable is linked as this script expects (`ORCHCTL_EXPECT_LINK`).
 //!
 //! Second, the functions a render runs are laid out side by side. A reference
-//! render runs about 800 of the executable's 8,700 functions, spread over
-//! 8 MB of machine code; each page of code it touches first is a page fault
-//! (which maps the 64 KiB around it). `linker/hot-symbols.txt` lists them, as
-//! valgrind recorded them running (`bench/hot_symbols.py`), and the linker
-//! places them first (`--symbol-ordering-file`, which LLD understands: Rust's
-//! default linker on x86-64 Linux since 1.90). Measured head to head, 200
-//! rounds in rotation on the disk and 200 on tmpfs: a reference render 8%
-//! faster, `render --check` 9 to 10%, a bare `--version` 6%; 359 page faults
-//! per `--check` become 326. The output is the same; a name the linker does not find
-//! (renamed, or another compiler version) only loses its place. The linker in
-//! use is asked first, with a link of an empty program; one that does not know
-//! the option gets nothing, and the build goes on as before.
+//! render runs about 930 of the executable's 10,500 functions (glibc's
+//! included, when it is linked in), spread over 8.7 MB of machine code; each
+//! page of code it touches first is a page fault (which maps the 64 KiB
+//! around it). `linker/hot-symbols.txt` lists them, as valgrind recorded them
+//! running (`bench/hot_symbols.py`), and the linker places them first
+//! (`--symbol-ordering-file`, which LLD understands: Rust's default linker on
+//! x86-64 Linux since 1.90). Measured head to head on the dynamically linked
+//! build, 200 rounds in rotation on the disk and 200 on tmpfs: a reference
+//! render 8% faster, `render --check` 9 to 10%, a bare `--version` 6%; 359
+//! page faults per `--check` become 326. The output is the same; a name the
+//! linker does not find (renamed, or another compiler version, or another
+//! way of linking: the list is made for `.cargo/config.toml`'s) only loses
+//! its place. The linker in use is asked first, with a link of an empty
+//! program; one that does not know the option gets nothing, and the build
+//! goes on as before.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +66,29 @@ fn main() {
     if dynamic_glibc && !pie {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }
+    // What tests/cli.rs finds in the executable's ELF header.
+    let static_glibc = cfg("CARGO_CFG_TARGET_OS") == "linux"
+        && cfg("CARGO_CFG_TARGET_ENV") == "gnu"
+        && !dynamic_glibc;
+    let relocation_model = cfg("CARGO_ENCODED_RUSTFLAGS")
+        .split('\x1f')
+        .filter_map(|flag| {
+            flag.split_once("relocation-model=")
+                .map(|(_, model)| model.to_string())
+        })
+        .next_back();
+    let expect = if dynamic_glibc {
+        if pie { "dynamic-pie" } else { "dynamic-fixed" }
+    } else if static_glibc {
+        if relocation_model.as_deref() == Some("static") {
+            "static-fixed"
+        } else {
+            "static-pie"
+        }
+    } else {
+        "platform-default"
+    };
+    println!("cargo::rustc-env=ORCHCTL_EXPECT_LINK={expect}");
     order_functions();
 }
 

@@ -134,12 +134,17 @@ def ensure_venv(work: Path) -> Path:
 
 
 def build_orchctl() -> Path:
+    """`cargo build --release`, and the executable it made: cargo names it
+    (target/<target>/release/orchctl with .cargo/config.toml's named target)."""
     log("cargo build --release")
-    sh(["cargo", "build", "--release", "--quiet", "--bin", "orchctl"], cwd=ROOT)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    exe = target / "release" / "orchctl"
-    assert exe.exists(), exe
-    return exe
+    out = subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "orchctl",
+                          "--message-format=json-render-diagnostics"],
+                         cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+    exes = [m["executable"] for m in map(json.loads, out.splitlines())
+            if m.get("reason") == "compiler-artifact" and m.get("executable")
+            and m["target"]["name"] == "orchctl"]
+    assert exes, "cargo built no orchctl executable"
+    return Path(exes[-1])
 
 
 def run(cmd: list[str], cwd: Path | None = None, ok=(0,)) -> tuple[float, int]:

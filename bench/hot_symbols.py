@@ -3,8 +3,9 @@
 
 usage: python3 bench/hot_symbols.py [--exe PATH] [--out FILE]
 
-A render runs about 750 of the 8,700 functions in orchctl's 8 MB of machine
-code, spread over all of it. Every page of code touched for the first time is a
+A reference render runs about 930 of the 10,500 functions in the executable's
+8.7 MB of machine code (glibc's included, as .cargo/config.toml links it in),
+spread over all of it. Every page of code touched for the first time is a
 page fault, which maps the 64 KiB around it. build.rs hands this file to the
 linker (`--symbol-ordering-file`), which puts these functions first and side by
 side, so the same work touches far fewer pages (see build.rs for the numbers).
@@ -73,14 +74,16 @@ def functions_of(profile: Path, exe: Path) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exe", type=Path, help="orchctl executable (default: build target/release/orchctl)")
+    ap.add_argument("--exe", type=Path, help="orchctl executable (default: `cargo build --release` and the one it makes)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"file to write (default {OUT.relative_to(ROOT)})")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind not found (apt-get install valgrind)")
     if args.exe is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        args.exe = ROOT / "target" / "release" / "orchctl"
+        sys.path.insert(0, str(ROOT / "bench"))
+        from compare import build_orchctl
+
+        args.exe = build_orchctl()
     exe = args.exe.resolve()
     pipelines = str(ROOT / "pipelines")
     with tempfile.TemporaryDirectory(prefix="orchctl-hot-") as tmp:

@@ -1594,27 +1594,38 @@ fn every_command_has_its_own_description() {
     }
 }
 
-/// `build.rs` links the executable at a fixed address on Linux with glibc
-/// (no start-up relocation), unless it was built with `ORCHCTL_PIE` or
-/// statically.
-#[cfg(all(
-    target_os = "linux",
-    target_env = "gnu",
-    not(target_feature = "crt-static")
-))]
+/// On Linux with glibc the executable is linked as `build.rs` says it will
+/// be (`ORCHCTL_EXPECT_LINK`): with `.cargo/config.toml` in effect, glibc
+/// linked in at a fixed address (no dynamic loader, no start-up relocation);
+/// glibc linked dynamically, at a fixed address unless built with
+/// `ORCHCTL_PIE`; or a static position-independent build.
+#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
 #[test]
-fn the_executable_is_linked_at_a_fixed_address() {
-    let pie = option_env!("ORCHCTL_PIE").is_some_and(|v| !v.is_empty() && v != "0");
-    let mut header = [0u8; 18];
-    std::fs::File::open(env!("CARGO_BIN_EXE_orchctl"))
-        .and_then(|mut f| f.read_exact(&mut header))
-        .unwrap();
-    assert_eq!(&header[..4], b"\x7fELF");
-    // e_type, in the byte order EI_DATA names: 2 is a fixed-address
-    // executable, 3 a position-independent one.
-    let e_type = match header[5] {
-        1 => u16::from_le_bytes([header[16], header[17]]),
-        _ => u16::from_be_bytes([header[16], header[17]]),
+fn the_executable_is_linked_as_build_rs_expects() {
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_orchctl")).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(elf[4], 2, "a 64-bit ELF file");
+    let little = elf[5] == 1;
+    let int = |at: usize, len: usize| {
+        let mut bytes = [0u8; 8];
+        bytes[..len].copy_from_slice(&elf[at..at + len]);
+        if !little {
+            bytes[..len].reverse();
+        }
+        u64::from_le_bytes(bytes) as usize
     };
-    assert_eq!(e_type, if pie { 3 } else { 2 });
+    // e_type: 2 is a fixed-address executable, 3 a position-independent one.
+    let e_type = int(16, 2);
+    // A dynamically linked executable names its loader in a PT_INTERP (3)
+    // program header.
+    let (phoff, phentsize, phnum) = (int(32, 8), int(54, 2), int(56, 2));
+    let interp = (0..phnum).any(|i| int(phoff + i * phentsize, 4) == 3);
+    let found = match (interp, e_type) {
+        (true, 2) => "dynamic-fixed",
+        (true, 3) => "dynamic-pie",
+        (false, 2) => "static-fixed",
+        (false, 3) => "static-pie",
+        other => panic!("unexpected ELF header: {other:?}"),
+    };
+    assert_eq!(found, env!("ORCHCTL_EXPECT_LINK"));
 }

@@ -16,13 +16,23 @@ fn hot_symbols_list_is_usable_by_the_linker() {
     while lines.next_if(|line| line.starts_with('#')).is_some() {
         header += 1;
     }
-    assert!(header > 0, "the list starts with a comment saying how it was made");
+    assert!(
+        header > 0,
+        "the list starts with a comment saying how it was made"
+    );
     let names: Vec<&str> = lines.collect();
-    assert!(names.len() > 500, "only {} names: a render runs about 800 functions", names.len());
+    assert!(
+        names.len() > 500,
+        "only {} names: a render runs about a thousand functions",
+        names.len()
+    );
     let mut seen = HashSet::new();
     for (i, name) in names.iter().enumerate() {
         let line = header + i + 1;
-        assert!(!name.starts_with('#'), "line {line}: comments belong at the top");
+        assert!(
+            !name.starts_with('#'),
+            "line {line}: comments belong at the top"
+        );
         assert!(
             !name.is_empty() && !name.contains(char::is_whitespace),
             "line {line}: {name:?} is not a symbol name"
