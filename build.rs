@@ -3,16 +3,19 @@
 //! orchctl is started once per pre-commit hook and CI step and runs for a few
 //! milliseconds, so start-up is a large share of its time.
 //!
-//! First, at a fixed address. On Linux with glibc, `.cargo/config.toml` links
-//! glibc into the executable (`+crt-static`) and the whole at a fixed address
-//! (`relocation-model=static`): the dynamic loader has nothing left to do.
-//! Where that configuration is not in effect (an install from a registry, or
-//! RUSTFLAGS set) and glibc is linked dynamically, this script passes
-//! `-no-pie`. A position-independent executable is relocated at every start:
-//! about 12,400 relocations, each page they patch copied on write (56 page
-//! faults, a sixth of a reference render's). Linked at a fixed address, the
-//! executable needs none of that (Go's toolchain links Linux executables this
-//! way by default).
+//! First, at a fixed address. On x86-64 Linux with glibc, `.cargo/config.toml`
+//! links glibc into the executable (`+crt-static`; this needs glibc's static
+//! library, `libc.a`, which Debian and Ubuntu ship in libc6-dev and Fedora and
+//! RHEL in glibc-static: this script warns when an empty program does not
+//! link) and the whole at a fixed address (`relocation-model=static`): the
+//! dynamic loader has nothing left to do. Where that configuration is not in
+//! effect (an install from a registry, RUSTFLAGS set, another platform) and
+//! glibc is linked dynamically, this script passes `-no-pie` to the
+//! executables. A position-independent executable is relocated at every
+//! start: about 12,400 relocations, each page they patch copied on write (56
+//! page faults, a sixth of a reference render's). Linked at a fixed address,
+//! the executable needs none of that (Go's toolchain links Linux executables
+//! this way by default).
 //!
 //! The cost: the executable's own code, and with `+crt-static` glibc's too, is
 //! not placed at a random address (the stack, the heap and other mappings
@@ -24,13 +27,16 @@
 //! Fedora's hardening policies), or anyone who prefers them, build with
 //! `RUSTFLAGS="-C target-feature=+crt-static"` (static, position-independent)
 //! or with `ORCHCTL_PIE=1 RUSTFLAGS="-C target-feature=-crt-static"`
-//! (glibc linked dynamically).
+//! (glibc linked dynamically). `ORCHCTL_PIE=1` with the configuration's fixed
+//! address is refused rather than ignored.
 //!
-//! Only executables change (`orchctl` and the unit tests of `main.rs`); the
-//! library, the integration tests' own code and proc-macro crates build as
+//! The `-no-pie` of a dynamically linked build goes to executables only
+//! (`orchctl` and the unit tests of `main.rs`); with the configuration in
+//! effect every crate and test of the package is built for a fixed address
+//! and linked statically, while build scripts and proc-macro crates build as
 //! before. Static position-independent builds keep their static-pie, which
 //! `-no-pie` would turn into a binary that crashes at start, and other
-//! platforms keep their toolchain's default. The tests check that the
+//! platforms keep their toolchain's default. A test checks that the
 //! executable is linked as this script expects (`ORCHCTL_EXPECT_LINK`).
 //!
 //! Second, the functions a render runs are laid out side by side. A reference
@@ -57,62 +63,80 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=ORCHCTL_PIE");
     let cfg = |key: &str| std::env::var(key).unwrap_or_default();
-    let dynamic_glibc = cfg("CARGO_CFG_TARGET_OS") == "linux"
-        && cfg("CARGO_CFG_TARGET_ENV") == "gnu"
-        && !cfg("CARGO_CFG_TARGET_FEATURE")
-            .split(',')
-            .any(|f| f == "crt-static");
+    let linux_gnu = cfg("CARGO_CFG_TARGET_OS") == "linux" && cfg("CARGO_CFG_TARGET_ENV") == "gnu";
+    let crt_static = cfg("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static");
+    // The last `relocation-model=` wins, as in rustc.
+    let fixed_by_flags = cfg("CARGO_ENCODED_RUSTFLAGS")
+        .split('\x1f')
+        .filter_map(|flag| {
+            flag.split_once("relocation-model=")
+                .map(|(_, model)| model == "static")
+        })
+        .next_back()
+        .unwrap_or(false);
     let pie = std::env::var_os("ORCHCTL_PIE").is_some_and(|v| !v.is_empty() && v != "0");
+    if pie && fixed_by_flags {
+        panic!(
+            "ORCHCTL_PIE asks for a position-independent executable, but the Rust flags link at a \
+             fixed address (relocation-model=static, from .cargo/config.toml unless RUSTFLAGS is \
+             set). Build with RUSTFLAGS=\"-C target-feature=+crt-static\" (glibc linked in) or \
+             ORCHCTL_PIE=1 RUSTFLAGS=\"-C target-feature=-crt-static\" (glibc linked dynamically)."
+        );
+    }
+    let dynamic_glibc = linux_gnu && !crt_static;
     if dynamic_glibc && !pie {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }
     // What tests/cli.rs finds in the executable's ELF header.
-    let static_glibc = cfg("CARGO_CFG_TARGET_OS") == "linux"
-        && cfg("CARGO_CFG_TARGET_ENV") == "gnu"
-        && !dynamic_glibc;
-    let relocation_model = cfg("CARGO_ENCODED_RUSTFLAGS")
-        .split('\x1f')
-        .filter_map(|flag| {
-            flag.split_once("relocation-model=")
-                .map(|(_, model)| model.to_string())
-        })
-        .next_back();
-    let expect = if dynamic_glibc {
-        if pie { "dynamic-pie" } else { "dynamic-fixed" }
-    } else if static_glibc {
-        if relocation_model.as_deref() == Some("static") {
-            "static-fixed"
-        } else {
-            "static-pie"
-        }
-    } else {
-        "platform-default"
+    let expect = match (linux_gnu, crt_static) {
+        (true, false) if pie => "dynamic-pie",
+        (true, false) => "dynamic-fixed",
+        (true, true) if fixed_by_flags => "static-fixed",
+        (true, true) => "static-pie",
+        (false, _) => "platform-default",
     };
     println!("cargo::rustc-env=ORCHCTL_EXPECT_LINK={expect}");
-    order_functions();
+    let ordered = order_functions();
+    if linux_gnu && crt_static && !ordered && !links(&[]) {
+        println!(
+            "cargo::warning=linking glibc into the executable (+crt-static, set in \
+             .cargo/config.toml) needs glibc's static library, libc.a, and an empty program did \
+             not link: install it (glibc-static on Fedora and RHEL; Debian and Ubuntu ship it in \
+             libc6-dev), or build with RUSTFLAGS=\"-C target-feature=-crt-static\""
+        );
+    }
 }
 
-fn order_functions() {
+/// Has the linker place the functions listed in `linker/hot-symbols.txt`
+/// first, if it takes `--symbol-ordering-file`; whether it does.
+fn order_functions() -> bool {
     let file = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("linker")
         .join("hot-symbols.txt");
     println!("cargo::rerun-if-changed={}", file.display());
-    println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
-    let flags = [
-        format!("-Wl,--symbol-ordering-file={}", file.display()),
-        "-Wl,--no-warn-symbol-ordering".to_string(),
+    // `-Xlinker` passes each option whole (`-Wl,` would split a path at its
+    // commas).
+    let args = [
+        "-Xlinker".to_string(),
+        format!("--symbol-ordering-file={}", file.display()),
+        "-Xlinker".to_string(),
+        "--no-warn-symbol-ordering".to_string(),
     ];
-    if file.is_file() && linker_accepts(&flags) {
-        for flag in flags {
-            println!("cargo::rustc-link-arg-bins={flag}");
+    let ordered = file.is_file() && links(&args);
+    if ordered {
+        for arg in args {
+            println!("cargo::rustc-link-arg-bins={arg}");
         }
     }
+    ordered
 }
 
-/// Whether the linker this build uses links an empty program with `flags`:
-/// rustc run as cargo runs it, for the same target, with the same flags and
-/// linker.
-fn linker_accepts(flags: &[String]) -> bool {
+/// Whether the linker this build uses links an empty program with the link
+/// arguments `args`: rustc run as cargo runs it, for the same target, with the
+/// same flags and linker.
+fn links(args: &[String]) -> bool {
     let var = |key: &str| std::env::var_os(key);
     let out = PathBuf::from(var("OUT_DIR").expect("set by cargo")).join("link-probe");
     let _ = std::fs::remove_dir_all(&out);
@@ -136,8 +160,8 @@ fn linker_accepts(flags: &[String]) -> bool {
             .arg("-C")
             .arg(format!("linker={}", linker.to_string_lossy()));
     }
-    for flag in flags {
-        rustc.arg("-C").arg(format!("link-arg={flag}"));
+    for arg in args {
+        rustc.arg("-C").arg(format!("link-arg={arg}"));
     }
     let accepted = rustc
         .arg("--crate-name=orchctl_link_probe")

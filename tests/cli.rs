@@ -1599,7 +1599,7 @@ fn every_command_has_its_own_description() {
 /// linked in at a fixed address (no dynamic loader, no start-up relocation);
 /// glibc linked dynamically, at a fixed address unless built with
 /// `ORCHCTL_PIE`; or a static position-independent build.
-#[cfg(all(target_os = "linux", target_env = "gnu", target_pointer_width = "64"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 #[test]
 fn the_executable_is_linked_as_build_rs_expects() {
     let elf = std::fs::read(env!("CARGO_BIN_EXE_orchctl")).unwrap();
