@@ -165,18 +165,30 @@ def build_orchctl() -> Path:
     return Path(exes[-1])
 
 
+# Every run's stderr goes to one file, emptied before each run: a new
+# temporary file per run would create and free an inode on the disk (/tmp is
+# on it here) a few milliseconds before each timed run, the churn that
+# DISK_SETTLE_S is about. Emptying a file frees blocks, not its inode.
+_stderr = None
+
+
 def run(cmd: list[str], cwd: Path | None = None, ok=(0,)) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB, from the child's rusage) of one run."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, rusage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        if code not in ok:
-            err.seek(0)
-            text = err.read().decode(errors="replace")
-            raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{text}")
+    global _stderr
+    if _stderr is None:
+        _stderr = tempfile.TemporaryFile()
+    err = _stderr
+    err.seek(0)
+    err.truncate()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+    _, status, rusage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{text}")
     return wall, rusage.ru_maxrss
 
 
