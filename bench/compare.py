@@ -274,7 +274,7 @@ def main() -> None:
 
     rows = []
     for n in ns:
-        # Each phase writes up to a gigabyte; flushed now, not while the next
+        # Each phase writes up to half a gigabyte; flushed now, not while the next
         # phase is timed (a reference render timed while the N = 1000 outputs
         # were being written back took 6.9 ms, 4.7 ms a few minutes later).
         os.sync()
