@@ -24,8 +24,8 @@ into a new output directory; the table reports medians. Also measured:
 Outputs go to the work directory WORK (--out, default target/bench), where a
 team's generated/ would be: on the disk. The previous run's outputs are deleted
 at the start, and nothing is deleted while runs are timed. Each phase (an N,
-the reference platform) starts with a `sync`, so the gigabyte the phase before
-wrote is not written back while this one is timed. On ext4 without a
+the reference platform) starts with a `sync`, so the half gigabyte the phase
+before wrote is not written back while this one is timed. On ext4 without a
 journal, creating files near many recently freed inodes is several times
 slower (see bench/README.md), so there the script then waits --settle seconds
 before it times anything.
@@ -274,9 +274,9 @@ def main() -> None:
 
     rows = []
     for n in ns:
-        # Each phase writes up to half a gigabyte; flushed now, not while the next
-        # phase is timed (a reference render timed while the N = 1000 outputs
-        # were being written back took 6.9 ms, 4.7 ms a few minutes later).
+        # Each phase writes up to half a gigabyte; flushed now, not while the
+        # next phase is timed (bench/README.md: on its own this did not move
+        # the reference render, but no phase should time another's write-back).
         os.sync()
         base = work / f"n{n}"
         pipelines = base / "pipelines"
