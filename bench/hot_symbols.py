@@ -92,15 +92,16 @@ def main() -> None:
                        check=True, stdout=subprocess.DEVNULL)
         out = str(work / "generated")
         commands = [
-            ["--version"],
-            ["render", "--pipelines", pipelines, "--out", out],
-            ["render", "--pipelines", pipelines, "--out", out, "--check"],
-            ["render", "--pipelines", pipelines, "--out", out],
-            ["render", "--pipelines", str(work / "n100"), "--out", str(work / "n100-generated")],
+            ("--version", ["--version"]),
+            ("render of pipelines/", ["render", "--pipelines", pipelines, "--out", out]),
+            ("render --check of it", ["render", "--pipelines", pipelines, "--out", out, "--check"]),
+            ("render again (nothing to do)", ["render", "--pipelines", pipelines, "--out", out]),
+            ("render of bench/gen_spec.py's 100 projects",
+             ["render", "--pipelines", str(work / "n100"), "--out", str(work / "n100-generated")]),
         ]
         order: list[str] = []
         seen: set[str] = set()
-        for i, command in enumerate(commands):
+        for i, (_, command) in enumerate(commands):
             profile = work / f"callgrind.{i}"
             subprocess.run(["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={profile}",
                             str(exe)] + command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,10 +113,8 @@ def main() -> None:
     header = [
         "# Functions orchctl runs, in the order the linker places them (build.rs).",
         "# Written by bench/hot_symbols.py; rerun it (`just hot-symbols`) after a",
-        "# compiler upgrade or large changes. Profiled: orchctl --version; render,",
-        "# render --check and render again (nothing to do) of pipelines/; render of",
-        "# bench/gen_spec.py's spec of N = 100 projects.",
-    ]
+        "# compiler upgrade or large changes. Profiled, in this order:",
+    ] + [f"#   orchctl {label}" for label, _ in commands]
     args.out.write_text("\n".join(header + order) + "\n")
     print(f"{len(order)} functions written to {args.out}", file=sys.stderr)
 
