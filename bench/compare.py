@@ -17,7 +17,8 @@ into a new output directory; the table reports medians. Also measured:
   which leaves the caches cold; these runs are cheap, so there are more of
   them, for a steadier median on a busy machine), and `render --check` against
   the render of the same round: the median ratio, and how many rounds it won;
-- the reference platform (pipelines/): render and render --check;
+- the reference platform (pipelines/): render, render --check and, for the floor,
+  `cp -r` of the same output tree, in rotation;
 - the exponent k of time ~ N^k, fitted by least squares on log-log over
   N >= 100 (at N = 1 both tools are dominated by process start-up).
 
@@ -363,10 +364,13 @@ def main() -> None:
     ref_cmd = lambda d: [str(exe), "render", "--pipelines", str(ROOT / "pipelines"), "--out", str(d)]
     os.sync()
     run(ref_cmd(ref_base / "warm"))
-    ref_render, ref_check = [], []
+    run(["cp", "-r", str(ref_base / "warm"), str(ref_base / "cp-warm")])
+    ref_render, ref_check, ref_cp = [], [], []
     for i in range(max(args.loop_reps, 10)):
         ref_render.append(run(ref_cmd(ref_base / f"out-{i}"))[0])
         ref_check.append(run(ref_cmd(ref_base / f"out-{i}") + ["--check"])[0])
+        # The floor: the file system's cost of making the same tree.
+        ref_cp.append(run(["cp", "-r", str(ref_base / "warm"), str(ref_base / f"cp-{i}")])[0])
     ref_rss = peak_rss(gnu_time, ref_cmd(ref_base / "rss"))
     # Process start-up alone, for scale.
     startup = statistics.median(run([str(exe), "--version"])[0] for _ in range(10))
@@ -399,7 +403,8 @@ def main() -> None:
         "",
         f"- Reference platform (`pipelines/`): render {ms(statistics.median(ref_render))}, "
         f"render --check {ms(statistics.median(ref_check))}, peak RSS {ref_rss / 1024:.1f} MB "
-        f"(process start-up alone: {ms(startup)}).",
+        f"(process start-up alone: {ms(startup)}; `cp -r` of the same output tree, in rotation: "
+        f"{ms(statistics.median(ref_cp))}).",
         f"- Floor at N={big}: `cp -r` of the same output tree {ms(cp_s)}, in rotation with "
         f"orchctl's runs ‡; orchctl render ‡ is {big_row['loop_render_s'] / cp_s:.1f}× that "
         f"(the render timed after Hera: {big_row['orchctl_s'] / cp_s:.1f}×).",
@@ -421,6 +426,7 @@ def main() -> None:
         "cp_runs_s": cp_times,
         "reference_render_s": statistics.median(ref_render),
         "reference_check_s": statistics.median(ref_check),
+        "reference_cp_s": statistics.median(ref_cp),
         "reference_rss_kib": ref_rss,
         "startup_s": startup,
         "hot_symbols": hot,
