@@ -371,9 +371,14 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let a = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let b = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    // The system call itself rather than libc's wrapper, which glibc has only
+    // since 2.28 and the musl that Rust's musl targets link (as of Rust 1.95)
+    // not at all: with the wrapper, a static musl build does not link.
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the
+    // call, and the arguments are those renameat2(2) takes, in its order.
     let rc = unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             a.as_ptr(),
             libc::AT_FDCWD,
