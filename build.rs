@@ -99,11 +99,13 @@ fn main() {
     };
     println!("cargo::rustc-env=ORCHCTL_EXPECT_LINK={expect}");
     let ordered = order_functions();
+    // A probe that linked with the ordering file has shown that static glibc
+    // links; only otherwise is an empty program linked to find out.
     if linux_gnu && crt_static && !ordered && !links(&[]) {
         println!(
-            "cargo::warning=linking glibc into the executable (+crt-static, set in \
-             .cargo/config.toml) needs glibc's static library, libc.a, and an empty program did \
-             not link: install it (glibc-static on Fedora and RHEL; Debian and Ubuntu ship it in \
+            "cargo::warning=linking glibc into the executable (+crt-static, from \
+             .cargo/config.toml or RUSTFLAGS) needs glibc's static library, libc.a, and an empty \
+             program did not link: install it (glibc-static on Fedora and RHEL; Debian and Ubuntu ship it in \
              libc6-dev), or build with RUSTFLAGS=\"-C target-feature=-crt-static\""
         );
     }
