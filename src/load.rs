@@ -775,17 +775,36 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
             );
             continue;
         }
-        if !resolved.is_some_and(|(_, file)| file) {
-            diags.push(
-                Diagnostic::error(
-                    Code::PromptNotFound,
-                    format!("prompt file `{prompt}` not found"),
+        if !resolved.as_ref().is_some_and(|(_, file)| *file) {
+            let wanted = slash_path(&dir.join(&spec_dir).join(requested));
+            let (message, help) = if prompt.trim().is_empty() {
+                (
+                    "prompt file path is empty".to_string(),
+                    "name a file relative to the spec file, e.g. `prompts/author.md`, or write the prompt inline with `prompt:`".to_string(),
                 )
-                .at(at)
-                .help(format!(
-                    "create `{}` or fix the path (relative to the spec file)",
-                    slash_path(&dir.join(&spec_dir).join(requested))
-                )),
+            } else if resolved.is_some() && path.is_dir() {
+                (
+                    format!("prompt file `{prompt}` is a directory"),
+                    format!(
+                        "name a file in it, e.g. `{}`",
+                        slash_path(&requested.join(format!("{name}.md")))
+                    ),
+                )
+            } else if resolved.is_some() {
+                (
+                    format!("prompt file `{prompt}` is not a regular file"),
+                    format!("`{wanted}` is a device, socket or pipe: name a Markdown file"),
+                )
+            } else {
+                (
+                    format!("prompt file `{prompt}` not found"),
+                    format!("create `{wanted}` or fix the path (relative to the spec file)"),
+                )
+            };
+            diags.push(
+                Diagnostic::error(Code::PromptNotFound, message)
+                    .at(at)
+                    .help(help),
             );
             continue;
         }

@@ -970,6 +970,59 @@ fn e019_prompt_file_missing() {
 }
 
 #[test]
+fn e019_prompt_file_a_directory_or_empty() {
+    let spec = |path: &str| {
+        edit(
+            MINIMAL,
+            "prompt: You write code.",
+            &format!("promptFile: {path}"),
+        )
+    };
+    let with_prompts_dir = |path: &str| {
+        let spec = spec(path);
+        Outcome::with(move |dir| {
+            write(dir, "platform.yaml", &spec);
+            std::fs::create_dir_all(dir.join("prompts")).unwrap();
+        })
+    };
+    with_prompts_dir("prompts")
+        .only(&["pipelines/platform.yaml:24:17: error[E019]: prompt file `prompts` is a directory"])
+        .has(
+            "pipelines/platform.yaml:24:17: error[E019]: prompt file `prompts` is a directory",
+            Some("name a file in it, e.g. `prompts/author.md`"),
+        );
+    with_prompts_dir("prompts/").only(&[
+        "pipelines/platform.yaml:24:17: error[E019]: prompt file `prompts/` is a directory",
+    ]);
+    one(&spec("\"\""))
+        .only(&["pipelines/platform.yaml:24:17: error[E019]: prompt file path is empty"])
+        .has(
+            "pipelines/platform.yaml:24:17: error[E019]: prompt file path is empty",
+            Some(
+                "name a file relative to the spec file, e.g. `prompts/author.md`, or write the \
+                 prompt inline with `prompt:`",
+            ),
+        );
+}
+
+#[cfg(unix)]
+#[test]
+fn e019_prompt_file_a_pipe() {
+    let spec = edit(MINIMAL, "prompt: You write code.", "promptFile: author.md");
+    Outcome::with(|dir| {
+        write(dir, "platform.yaml", &spec);
+        let fifo =
+            std::ffi::CString::new(dir.join("author.md").into_os_string().into_encoded_bytes())
+                .unwrap();
+        // SAFETY: a NUL-terminated path, a plain mode.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    })
+    .only(&[
+        "pipelines/platform.yaml:24:17: error[E019]: prompt file `author.md` is not a regular file",
+    ]);
+}
+
+#[test]
 fn e020_prompt_path_escaping_pipelines() {
     let help = "keep prompt files under pipelines/ and name them relative to the spec file, \
                 e.g. `prompts/author.md`";
