@@ -60,10 +60,10 @@ impl Drift {
 pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     let mut out = OnDisk::default();
     // Walk the tree first, then read the files on all cores.
-    let (files, links) = walk(dir)?;
-    out.foreign = links;
+    let (files, others) = walk(dir)?;
+    out.foreign = others;
     let texts = crate::par::map(&files, |(_, full)| {
-        fs::read(full)
+        crate::source::read_regular(full)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .filter(|text| is_generated(text))
@@ -89,12 +89,13 @@ pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
 type Found = (String, PathBuf);
 
 /// Every file under `dir` (none if it is missing): the regular ones as
-/// (relative path, full path), then the symlinks' relative paths (never
-/// followed: a link is the user's, kept as it is).
+/// (relative path, full path), then the relative paths of the rest (symlinks,
+/// FIFOs, sockets, devices: never followed or read, the user's, kept as they
+/// are).
 fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>)> {
-    let (mut files, mut links) = (Vec::new(), Vec::new());
+    let (mut files, mut others) = (Vec::new(), Vec::new());
     if !dir.exists() {
-        return Ok((files, links));
+        return Ok((files, others));
     }
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -104,8 +105,9 @@ fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>)> {
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push(child);
-            } else if kind.is_symlink() {
-                links.push(slash_path(&child));
+            } else if !kind.is_file() {
+                // A symlink, FIFO, socket or device: never followed or read.
+                others.push(slash_path(&child));
             } else if files.len() == MAX_FILES {
                 return Err(std::io::Error::other(format!(
                     "more than {MAX_FILES} files; is this really an output directory?"
@@ -115,7 +117,7 @@ fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>)> {
             }
         }
     }
-    Ok((files, links))
+    Ok((files, others))
 }
 
 /// Whether the file `rel` under `dir` holds exactly `text` (line endings
@@ -129,8 +131,12 @@ pub fn holds(dir: &Path, rel: &str, text: &str) -> bool {
     }
     let mut options = fs::OpenOptions::new();
     options.read(true);
+    // A link is not followed, and a FIFO not waited on (it reads as empty).
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
     let Ok(mut file) = options.open(dir.join(rel)) else {
         return false;
     };
@@ -205,7 +211,7 @@ pub fn holds_others(dir: &Path, paths: &[&str]) -> bool {
     };
     files.iter().any(|(rel, full)| {
         paths.binary_search(&rel.as_str()).is_err()
-            && fs::read(full).map_or(true, |bytes| {
+            && crate::source::read_regular(full).map_or(true, |bytes| {
                 std::str::from_utf8(&bytes).is_ok_and(is_generated)
             })
     })

@@ -231,7 +231,7 @@ fn parse_prepared(text: &str, file: FileId) -> Parsed {
 /// A file's text: opened once, its size checked on the open file.
 fn read_text(path: &Path) -> Result<String, String> {
     use std::io::Read;
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = crate::source::open_regular(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len > MAX_FILE_BYTES {
         return Err(format!(

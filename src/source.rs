@@ -4,6 +4,8 @@
 //! file by [`FileId`] and a 1-based line and column (in characters), which is
 //! what diagnostics print.
 
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Index of a file in [`Sources`].
@@ -117,4 +119,38 @@ pub fn byte_offset(text: &str, char_offset: usize) -> usize {
     text.char_indices()
         .nth(char_offset)
         .map_or(text.len(), |(b, _)| b)
+}
+
+/// Open `path` (links followed) for reading if it is a regular file. A FIFO,
+/// socket or device is refused, not read: opening a FIFO waits for a writer
+/// and reading a device may never end, and neither is a spec or a generated
+/// file.
+///
+/// # Errors
+/// The open's error, or `InvalidInput` ("not a regular file").
+pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    // Without it, opening a FIFO blocks until something opens it to write.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
+/// The bytes of the regular file `path` ([`open_regular`]).
+///
+/// # Errors
+/// As [`open_regular`], or the read's error.
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut open_regular(path)?, &mut bytes)?;
+    Ok(bytes)
 }

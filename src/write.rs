@@ -336,7 +336,7 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
             .or_else(|_| fs::write(to, target.to_string_lossy().as_bytes()));
     }
     fs::hard_link(from, to).or_else(|_| {
-        let mut source = fs::File::open(from)?;
+        let mut source = crate::source::open_regular(from)?;
         let mut target = open_new(to)?;
         io::copy(&mut source, &mut target)?;
         target.set_permissions(source.metadata()?.permissions())

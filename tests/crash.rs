@@ -587,3 +587,99 @@ fn files_without_the_header_are_never_touched() {
     check_foreign("by a refused render");
     assert_eq!(leftovers(&s.out), Vec::<String>::new());
 }
+
+/// `cmd`'s output, or a failure if it runs longer than 30 s (killed).
+#[cfg(unix)]
+fn finishes(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{what} was still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a plain mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+/// A FIFO (or socket, or device) is never opened in a way that waits: in
+/// `generated/` it is the user's and kept, at a path orchctl writes it is a
+/// conflict, and in `pipelines/` it is an error, never a hang.
+#[cfg(unix)]
+#[test]
+fn special_files_are_never_waited_on() {
+    use std::os::unix::fs::FileTypeExt;
+    let s = reference_scratch();
+    let render = |pipelines: &Path, check: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchctl"));
+        cmd.args(["render", "--pipelines"])
+            .arg(pipelines)
+            .arg("--out")
+            .arg(&s.out)
+            .env_remove(FAIL_AFTER);
+        if check {
+            cmd.arg("--check");
+        }
+        finishes(cmd, if check { "render --check" } else { "render" })
+    };
+    assert_ok(&render(&s.old, false), "first render");
+    let fifo = s.out.join("configmaps/pipe");
+    mkfifo(&fifo);
+    assert_ok(&render(&s.old, true), "--check beside a FIFO");
+    assert_ok(&render(&s.old, false), "render with nothing to do");
+    assert_ok(&render(&s.new, false), "render that changes the tree");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was not kept"
+    );
+
+    // A FIFO where orchctl writes a file: a conflict, reported, not read.
+    let target = s.out.join("kustomization.yaml");
+    std::fs::remove_file(&target).unwrap();
+    mkfifo(&target);
+    let before = common::snapshot_dir(&s.out);
+    for check in [true, false] {
+        let output = render(&s.new, check);
+        assert_eq!(output.status.code(), Some(1), "check: {check}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "error[E030]: orchctl would overwrite files it did not generate: {}",
+                orchctl::source::slash_path(&target)
+            )),
+            "{stderr}"
+        );
+    }
+    assert_eq!(common::snapshot_dir(&s.out), before);
+
+    // A FIFO among the spec files.
+    mkfifo(&s.new.join("chains/pipe.yaml"));
+    let output = render(&s.new, false);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error[E029]: cannot read `{}/chains/pipe.yaml`: not a regular file",
+            orchctl::source::slash_path(&s.new)
+        )),
+        "{stderr}"
+    );
+    assert_eq!(leftovers(&s.out), Vec::<String>::new());
+}

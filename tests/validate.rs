@@ -871,3 +871,46 @@ fn findings_on_rendered_objects_point_into_the_spec() {
         Some("/spec/templates/0/dag/tasks/1/templateRef/template")
     );
 }
+
+/// A FIFO found in a directory is reported, not waited on; one named on the
+/// command line (`<(…)`) is read.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_directory_is_not_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )
+    .unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a plain mode.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let paths = vec![dir.path().to_path_buf()];
+    let (sent, got) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sources = Sources::new();
+        let input = validate::read_paths(&paths, &mut sources);
+        let records: Vec<String> = input
+            .records
+            .iter()
+            .flat_map(|r| &r.findings)
+            .map(|f| f.diagnostic.short(&sources))
+            .collect();
+        sent.send((input.files, input.documents.len(), records))
+            .unwrap();
+    });
+    let (files, documents, records) = got
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("reading a directory with a FIFO in it did not finish in 30 s");
+    assert_eq!((files, documents), (1, 1));
+    let shown = orchctl::source::slash_path(&fifo);
+    assert_eq!(
+        records,
+        [format!(
+            "error[E029]: cannot read `{shown}`: not a regular file"
+        )]
+    );
+}

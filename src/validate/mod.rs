@@ -435,7 +435,10 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
             }
             continue;
         }
-        let files = if path.is_dir() {
+        // A file found in a directory is read only if it is a regular file;
+        // one named on the command line may be a pipe (`<(…)`).
+        let walked = path.is_dir();
+        let files = if walked {
             let mut files = Vec::new();
             if let Err(e) = manifest_files(path, &mut files) {
                 input.records.push(Record::for_file(
@@ -458,6 +461,8 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
                         Err(std::io::Error::other(format!(
                             "larger than {MAX_FILE_BYTES} bytes"
                         )))
+                    } else if walked {
+                        crate::source::read_regular(&file)
                     } else {
                         std::fs::read(&file)
                     }

@@ -96,8 +96,15 @@ pub fn snapshot_dir(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         for entry in std::fs::read_dir(dir.join(&rel)).unwrap() {
             let entry = entry.unwrap();
             let child = rel.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
                 stack.push(child);
+            } else if !kind.is_file() && !kind.is_symlink() {
+                // A FIFO, socket or device: its kind, never its bytes.
+                out.insert(
+                    child.to_string_lossy().into_owned(),
+                    format!("<{kind:?}>").into_bytes(),
+                );
             } else {
                 out.insert(
                     child.to_string_lossy().into_owned(),
