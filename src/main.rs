@@ -156,6 +156,15 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         return INVALID;
     }
     let out = label(&args.out);
+    // Held until the render is done: another render into the same directory
+    // waits for this one (`--check` writes nothing and takes no lock).
+    let _lock = (!args.check).then(|| {
+        write::lock(&args.out, || {
+            ui.note(&format!(
+                "waiting for another orchctl render into {out}/ to finish"
+            ));
+        })
+    });
     if !args.check {
         // Into an empty output directory, files are written as they are made.
         match write::Stage::fresh(&args.out) {

@@ -5,6 +5,10 @@
 //! interrupted render leaves either the old tree or the new one, never a mix;
 //! files orchctl did not write are never removed or overwritten.
 //!
+//! Renders into the same output directory run one after another: each holds
+//! an exclusive lock on the directory that contains it ([`lock`]) from before
+//! it reads the old tree until the new one is in place.
+//!
 //! Only files whose bytes change are written. Every other file of the old
 //! tree, orchctl's unchanged ones and every file it did not write, goes into
 //! the new tree as a hard link to itself: the same file, with its inode,
@@ -53,6 +57,64 @@ impl std::fmt::Display for WriteError {
 
 /// Test hook: fail after this many file writes (to prove atomicity).
 const FAIL_AFTER_ENV: &str = "ORCHCTL_TEST_FAIL_AFTER_WRITES";
+
+/// An exclusive lock that renders into one output directory share, released
+/// when dropped. Without it, a second render would remove the first one's
+/// staging directory as a leftover, or link files of a tree swapped in
+/// after it read the old one.
+#[derive(Debug)]
+pub struct Lock {
+    _held: Option<fs::File>,
+}
+
+/// Take the lock for renders into `dir`: `flock` on the directory holding it
+/// (that of the directory a symlinked `dir` points to), waiting for another
+/// render to finish first, after calling `waiting`. Where the directory
+/// cannot be opened or the file system has no locks, renders go unlocked
+/// (a staging directory removed under one then fails it, never half-written).
+#[must_use]
+pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Lock {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(dir) = through_link(dir) else {
+            return Lock { _held: None };
+        };
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let Ok(file) = fs::File::open(parent) else {
+            return Lock { _held: None };
+        };
+        let flock = |how| loop {
+            // SAFETY: a valid open descriptor, owned by `file`.
+            if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        match flock(libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Lock { _held: Some(file) },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                waiting();
+                if flock(libc::LOCK_EX).is_ok() {
+                    return Lock { _held: Some(file) };
+                }
+            }
+            Err(_) => {}
+        }
+        Lock { _held: None }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, waiting);
+        Lock { _held: None }
+    }
+}
 
 /// Write `tree` to `dir`. `label` names `dir` in diffs.
 ///
@@ -219,7 +281,7 @@ impl Stage {
         } else {
             make(&path, false).or_else(|e| match path.parent() {
                 Some(parent) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(parent).and_then(|()| make(&path, true))
+                    dirs_below(&self.staging, parent).and_then(|()| make(&path, true))
                 }
                 _ => Err(e),
             })
@@ -236,8 +298,10 @@ impl Stage {
     /// a hard link to it, or a copy where the file system cannot link.
     fn keep_foreign(&self, rel: &str) -> Result<(), WriteError> {
         let (from, to) = (self.dir.join(rel), self.staging.join(rel));
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(io_at(parent))?;
+        if let Some(parent) = to.parent()
+            && parent != self.staging
+        {
+            dirs_below(&self.staging, parent).map_err(io_at(parent))?;
         }
         copy_foreign(&from, &to).map_err(io_at(&from))
     }
@@ -293,6 +357,33 @@ impl Drop for Stage {
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     move |e| WriteError::Io(path.to_path_buf(), e)
+}
+
+/// `fs::create_dir_all(dir)` for a `dir` below `root`, but never `root`
+/// itself: a staging directory removed meanwhile (by anything but this
+/// process) fails the render rather than being made again, half-filled.
+fn dirs_below(root: &Path, dir: &Path) -> io::Result<()> {
+    if dir == root || !dir.starts_with(root) {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the staging directory was removed",
+        ));
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            dirs_below(root, dir.parent().unwrap_or(root))?;
+            fs::create_dir(dir).or_else(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A hidden sibling of `dir` for this process.

@@ -683,3 +683,142 @@ fn special_files_are_never_waited_on() {
     );
     assert_eq!(leftovers(&s.out), Vec::<String>::new());
 }
+
+fn spawn_render(spec: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(["render", "--pipelines"])
+        .arg(spec)
+        .arg("--out")
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .env_remove(FAIL_AFTER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Two renders into one directory at once: one waits for the other (it
+/// would otherwise remove the other's staging directory as a leftover), both
+/// succeed, and the tree is whole, one or the other.
+#[test]
+fn concurrent_renders_run_one_after_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big/pipelines");
+    spec_gen::generate(150, &big, 0);
+    let small = common::root().join("pipelines");
+    let expected = dir.path().join("expected");
+    let start = Instant::now();
+    assert_ok(&orchctl(&big, &expected, None), "render");
+    let slowest = start.elapsed();
+    let big_tree = common::snapshot_dir(&expected);
+    assert_ok(&orchctl(&small, &expected, None), "render");
+    let small_tree = common::snapshot_dir(&expected);
+    let out = dir.path().join("generated");
+    let waiting = format!(
+        "waiting for another orchctl render into {}/ to finish",
+        orchctl::source::slash_path(&out)
+    );
+    let (mut waited, mut small_last) = (0, 0);
+    for i in 0..8u32 {
+        let _ = std::fs::remove_dir_all(&out);
+        // Into a missing directory, and over an existing tree.
+        if i % 2 == 1 {
+            assert_ok(&orchctl(&small, &out, None), "render");
+        }
+        let first = spawn_render(&big, &out);
+        std::thread::sleep(slowest * i / 8);
+        let second = orchctl(&small, &out, None);
+        let first = first.wait_with_output().unwrap();
+        assert_ok(
+            &first,
+            &format!("iteration {i}: the render of the large spec"),
+        );
+        assert_ok(
+            &second,
+            &format!("iteration {i}: the render of the small spec"),
+        );
+        waited += [&first, &second]
+            .iter()
+            .filter(|o| String::from_utf8_lossy(&o.stderr).contains(&waiting))
+            .count();
+        let after = common::snapshot_dir(&out);
+        if after == small_tree {
+            small_last += 1;
+        } else {
+            assert!(
+                after == big_tree,
+                "iteration {i}: neither render's whole tree ({} files, {} and {} expected)",
+                after.len(),
+                small_tree.len(),
+                big_tree.len()
+            );
+        }
+        assert_eq!(leftovers(&out), Vec::<String>::new(), "iteration {i}");
+    }
+    eprintln!("8 rounds: a render waited in {waited}, the small spec's tree last in {small_last}");
+    assert!(waited > 0, "no render ever had to wait");
+}
+
+/// A staging directory taken away while a render writes into it (by
+/// anything but orchctl, which waits its turn) fails the render; it is never
+/// made again and renamed into place half-filled.
+#[test]
+fn a_render_whose_staging_directory_is_removed_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pipelines");
+    spec_gen::generate(300, &spec, 0);
+    let expected = dir.path().join("expected");
+    assert_ok(&orchctl(&spec, &expected, None), "render");
+    let tree = common::snapshot_dir(&expected);
+    let out = dir.path().join("generated");
+    let mut removed = 0;
+    for i in 0..6 {
+        let child = spawn_render(&spec, &out);
+        // Take the staging directory away once it holds some files.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut gone = false;
+        while !gone && !out.exists() && Instant::now() < deadline {
+            for name in leftovers(&out) {
+                let staging = dir.path().join(name);
+                // Moved away, atomically: removed file by file, it could
+                // lose files after the render had renamed it into place.
+                if files_in(&staging) >= 20 {
+                    gone |=
+                        std::fs::rename(&staging, dir.path().join(format!("moved-{i}"))).is_ok();
+                }
+            }
+        }
+        let output = child.wait_with_output().unwrap();
+        if out.exists() {
+            assert_eq!(
+                common::snapshot_dir(&out),
+                tree,
+                "iteration {i}: a partial tree (exit {:?})",
+                output.status.code()
+            );
+            assert_ok(&output, &format!("iteration {i}"));
+        } else {
+            assert_eq!(output.status.code(), Some(1), "iteration {i}");
+            removed += 1;
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    assert!(removed > 0, "no staging directory was removed in time");
+}
+
+/// How many files are below `dir` now, as far as can be seen while
+/// something else changes it.
+fn files_in(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(kind) if kind.is_dir() => files_in(&e.path()),
+            Ok(_) => 1,
+            Err(_) => 0,
+        })
+        .sum()
+}
