@@ -242,8 +242,18 @@ pub fn compare_with(tree: &Tree, disk: &OnDisk, label: &str, with_diff: bool) ->
             unified(out, old, new, a, b);
         }
     };
+    // A file orchctl did not write in the way of one it writes: at its path,
+    // inside a directory at its path, or a file where its directory goes.
+    let in_the_way = |path: &str, foreign: &str| {
+        let under = |long: &str, short: &str| {
+            long.len() > short.len()
+                && long.starts_with(short)
+                && long.as_bytes()[short.len()] == b'/'
+        };
+        foreign == path || under(foreign, path) || under(path, foreign)
+    };
     for (path, new) in tree {
-        if disk.foreign.iter().any(|f| f == path) {
+        if disk.foreign.iter().any(|f| in_the_way(path, f)) {
             drift.conflicts.push(path.clone());
             continue;
         }

@@ -143,17 +143,36 @@ fn label(dir: &Path) -> String {
 }
 
 fn render(ui: &Ui, args: &RenderArgs) -> u8 {
-    if let (Ok(out), Ok(pipelines)) = (args.out.canonicalize(), args.pipelines.canonicalize())
-        && pipelines.starts_with(&out)
-    {
-        ui.error(
-            &Diagnostic::error(
-                Code::Conflict,
-                format!("the output directory `{}` contains the spec", label(&args.out)),
-            )
-            .help("orchctl replaces its output directory whole; point `--out` at a directory of its own, e.g. `generated`"),
-        );
-        return INVALID;
+    if let (Some(out), Ok(pipelines)) = (canonical(&args.out), args.pipelines.canonicalize()) {
+        if pipelines.starts_with(&out) {
+            ui.error(
+                &Diagnostic::error(
+                    Code::Conflict,
+                    format!("the output directory `{}` contains the spec", label(&args.out)),
+                )
+                .help("orchctl replaces its output directory whole; point `--out` at a directory of its own, e.g. `generated`"),
+            );
+            return INVALID;
+        }
+        // Hidden entries are not read as spec files.
+        let hidden = |rel: &Path| {
+            rel.components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        };
+        if out.strip_prefix(&pipelines).is_ok_and(|rel| !hidden(rel)) {
+            ui.error(
+                &Diagnostic::error(
+                    Code::Conflict,
+                    format!(
+                        "the output directory `{}` is inside the spec directory `{}`",
+                        label(&args.out),
+                        label(&args.pipelines)
+                    ),
+                )
+                .help("orchctl reads every *.yaml under the spec directory, its own output too; point `--out` outside it, e.g. `generated`"),
+            );
+            return INVALID;
+        }
     }
     let out = label(&args.out);
     // Held until the render is done: another render into the same directory
@@ -303,11 +322,13 @@ fn render_staged(ui: &Ui, args: &RenderArgs, stage: write::Stage, out: &str) -> 
 }
 
 fn write_error(ui: &Ui, out: &str, e: &WriteError) -> u8 {
-    ui.error(
-        &Diagnostic::error(Code::Io, format!("cannot write `{out}`: {e}")).help(format!(
-            "nothing was changed; check permissions and free space where `{out}` lives"
-        )),
-    );
+    let help = match e {
+        WriteError::Io(_, io) if io.kind() == std::io::ErrorKind::ResourceBusy => format!(
+            "nothing was changed; `{out}` is a mount point (or in use), and orchctl replaces its output directory whole: mount the directory above it, or point `--out` at a directory inside the mount"
+        ),
+        _ => format!("nothing was changed; check permissions and free space where `{out}` lives"),
+    };
+    ui.error(&Diagnostic::error(Code::Io, format!("cannot write `{out}`: {e}")).help(help));
     INVALID
 }
 
@@ -343,7 +364,9 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
         ));
         return DRIFT;
     }
-    if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| std::fs::write(&path, &text)) {
+    if let Err(e) = std::fs::create_dir_all(&args.out)
+        .and_then(|()| write::replace_file(&path, text.as_bytes()))
+    {
         ui.error(&Diagnostic::error(
             Code::Io,
             format!("cannot write `{display}`: {e}"),
@@ -517,6 +540,21 @@ fn play_cmd(ui: &Ui, args: &PlayArgs) -> u8 {
             return INVALID;
         }
     };
+    if let Some(output) = &args.output
+        && same_file(output, &args.tasks)
+    {
+        ui.error(
+            &Diagnostic::error(
+                Code::Conflict,
+                format!(
+                    "`-o {}` is the backlog read with --tasks",
+                    slash_path(output)
+                ),
+            )
+            .help("write the Workflow to a file of its own, e.g. `-o play.yaml`, or to stdout"),
+        );
+        return INVALID;
+    }
     let mut sources = Sources::new();
     let file = sources.add(display, args.tasks.clone(), text.clone());
     let options = orchctl::play::Options {
@@ -540,7 +578,9 @@ fn play_cmd(ui: &Ui, args: &PlayArgs) -> u8 {
             .lock()
             .write_all(played.yaml.as_bytes())
             .map_err(|e| ("stdout".to_string(), e)),
-        Some(path) => std::fs::write(path, &played.yaml).map_err(|e| (slash_path(path), e)),
+        Some(path) => {
+            write::replace_file(path, played.yaml.as_bytes()).map_err(|e| (slash_path(path), e))
+        }
     };
     if let Err((to, e)) = written {
         ui.error(&Diagnostic::error(
@@ -603,6 +643,25 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
     OK
 }
 
+/// The canonical form of `path`, or of its parent joined with its name when
+/// it does not exist yet; `None` if neither resolves.
+fn canonical(path: &Path) -> Option<std::path::PathBuf> {
+    path.canonicalize().ok().or_else(|| {
+        let name = path.file_name()?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new(".")).canonicalize().ok()?;
+        Some(parent.join(name))
+    })
+}
+
+/// Whether `a` and `b` name one existing file (links followed).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
     use orchctl::set_image::{parse_request, plan};
     let mut requests = Vec::new();
@@ -615,13 +674,29 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
             }
         }
     }
-    // Originals of the files changed, to restore if anything fails.
+    let mut seen = std::collections::BTreeSet::new();
+    for request in &requests {
+        if !seen.insert(request.name.as_str()) {
+            ui.error(
+                &Diagnostic::error(
+                    Code::InvalidImage,
+                    format!("image `{}` is named twice", request.name),
+                )
+                .help("give each image one new reference"),
+            );
+            return INVALID;
+        }
+    }
+    // Originals of the files changed, to restore if anything fails; each
+    // file is replaced whole, so a failed write leaves it as it was.
     let mut originals: Vec<(std::path::PathBuf, String)> = Vec::new();
     let restore = |originals: &[(std::path::PathBuf, String)]| {
         for (path, text) in originals.iter().rev() {
-            let _ = std::fs::write(path, text);
+            let _ = write::replace_file(path, text.as_bytes());
         }
     };
+    // What changed, said once every file is written.
+    let mut notes = Vec::new();
     let mut changed = 0;
     for request in &requests {
         let (loaded, diags) = orchctl::load::load_dir(&args.pipelines);
@@ -639,7 +714,7 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
             }
         };
         if !edit.changed() {
-            ui.note(&format!("{}: already {}", edit.name, edit.new));
+            notes.push(format!("{}: already {}", edit.name, edit.new));
             continue;
         }
         let path = args.pipelines.join(&edit.relative);
@@ -649,20 +724,23 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
             .find(|(_, f)| slash_path(&f.relative) == edit.relative)
             .map(|(_, f)| f.text.clone())
             .unwrap_or_default();
-        if let Err(e) = std::fs::write(&path, &edit.text) {
-            ui.error(&Diagnostic::error(
-                Code::Io,
-                format!("cannot write `{}`: {e}", edit.display),
-            ));
+        if let Err(e) = write::replace_file(&path, edit.text.as_bytes()) {
+            ui.error(
+                &Diagnostic::error(Code::Io, format!("cannot write `{}`: {e}", edit.display))
+                    .help("nothing was changed; check permissions and free space"),
+            );
             restore(&originals);
             return INVALID;
         }
         originals.push((path, before));
         changed += 1;
-        ui.note(&format!(
+        notes.push(format!(
             "{}: {} → {} ({}:{})",
             edit.name, edit.old, edit.new, edit.display, edit.line
         ));
+    }
+    for note in &notes {
+        ui.note(note);
     }
     if args.no_render || changed == 0 {
         return OK;

@@ -332,6 +332,7 @@ impl Stage {
         } else {
             // Renaming onto an empty directory replaces it atomically on
             // Unix; elsewhere the empty directory goes first.
+            keep_mode(&self.staging, &self.dir);
             fs::rename(&self.staging, &self.dir)
                 .or_else(|e| {
                     if fs::remove_dir(&self.dir).is_ok() {
@@ -357,6 +358,43 @@ impl Drop for Stage {
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     move |e| WriteError::Io(path.to_path_buf(), e)
+}
+
+/// Replace the file `path` with `bytes`, atomically: written in full to a
+/// hidden file beside it, with its permissions, then renamed over it. A
+/// failure (a full disk, say) leaves the old file as it was. A symlink is
+/// written through: the file it points to is replaced, the link kept.
+///
+/// # Errors
+/// The first I/O error; the hidden file is then removed.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::canonicalize(path)?
+    } else {
+        path.to_path_buf()
+    };
+    let existing = fs::metadata(&path).ok();
+    if existing.as_ref().is_some_and(|m| !m.is_file()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let temp = sibling(&path, "new");
+    let written = (|| {
+        let mut file = open_new(&temp)?;
+        file.write_all(bytes)?;
+        if let Some(meta) = &existing {
+            file.set_permissions(meta.permissions())?;
+        }
+        drop(file);
+        fs::rename(&temp, &path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
 }
 
 /// `fs::create_dir_all(dir)` for a `dir` below `root`, but never `root`
@@ -439,6 +477,7 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
     if !dir.exists() {
         return fs::rename(staging, dir).map_err(io_at(dir));
     }
+    keep_mode(staging, dir);
     if exchange(staging, dir).is_ok() {
         // `staging` now holds the old tree.
         let _ = fs::remove_dir_all(staging);
@@ -454,6 +493,14 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
     }
     let _ = fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// Give the new tree's directory the permissions of the one it replaces (a
+/// group's setgid bit, say), if there is one.
+fn keep_mode(staging: &Path, dir: &Path) {
+    if let Ok(meta) = fs::metadata(dir) {
+        let _ = fs::set_permissions(staging, meta.permissions());
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -512,5 +559,33 @@ fn recover(dir: &Path) {
         } else if file.starts_with(&ours) {
             let _ = fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_file_swaps_in_the_whole_file_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        fs::write(&path, "old\n").unwrap();
+        replace_file(&path, b"new\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        // A write that cannot finish (here: its hidden file cannot be made)
+        // leaves the old file, and nothing beside it.
+        let blocker = sibling(&path, "new");
+        fs::create_dir(&blocker).unwrap();
+        assert!(replace_file(&path, b"newer\n").is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        fs::remove_dir(&blocker).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["spec.yaml"]);
+        // Not a regular file: refused.
+        assert!(replace_file(dir.path(), b"x").is_err());
     }
 }

@@ -1530,6 +1530,28 @@ fn an_output_directory_containing_the_spec_is_refused() {
         .stderr_contains("error[E033]: the output directory `.` contains the spec");
 }
 
+/// Nor one inside the spec directory, whose YAML the next run would read as
+/// spec files; a hidden one there is not read, and allowed.
+#[test]
+fn an_output_directory_inside_the_spec_is_refused() {
+    let t = Test::new();
+    t.args(["render", "--out", "pipelines/generated"])
+        .run()
+        .status(1)
+        .stdout_is_empty()
+        .stderr_is(
+            "error[E033]: the output directory `pipelines/generated` is inside the spec directory `pipelines`\n  \
+             = help: orchctl reads every *.yaml under the spec directory, its own output too; point `--out` outside it, e.g. `generated`\n\n",
+        );
+    assert!(!t.path().join("pipelines/generated").exists());
+    t.args(["render", "--out", "pipelines/.generated"])
+        .run()
+        .status(0);
+    t.args(["render", "--out", "pipelines/.generated", "--check"])
+        .run()
+        .status(0);
+}
+
 /// Every command is listed with its own one-line description, and its own
 /// `--help` starts with that line.
 #[test]

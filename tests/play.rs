@@ -967,6 +967,32 @@ fn cli_writes_the_workflow_to_stdout_or_a_file() {
 }
 
 #[test]
+fn cli_refuses_to_write_over_the_backlog() {
+    let dir = project();
+    let backlog = dir.path().join(".taskmaster/tasks/tasks.json");
+    std::fs::copy(fixture("diamond.json"), &backlog).unwrap();
+    let before = std::fs::read(&backlog).unwrap();
+    let (code, stdout, stderr) = orchctl(
+        dir.path(),
+        &[
+            "play",
+            "-p",
+            "repository=acme/api",
+            "-o",
+            "./.taskmaster/tasks/../tasks/tasks.json",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "error[E033]: `-o ./.taskmaster/tasks/../tasks/tasks.json` is the backlog read with --tasks\n  \
+         = help: write the Workflow to a file of its own, e.g. `-o play.yaml`, or to stdout\n\n"
+    );
+    assert_eq!(std::fs::read(&backlog).unwrap(), before);
+}
+
+#[test]
 fn cli_reports_backlog_errors_with_the_line() {
     let dir = project();
     std::fs::write(

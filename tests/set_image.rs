@@ -215,8 +215,60 @@ fn errors_change_nothing() {
         stderr.contains("error[E026]: image `docs-server` is an alias of another image"),
         "{stderr}"
     );
-    // A valid request after a failing one in the same call: nothing is kept.
-    let (code, _, _) = run(dir.path(), &["set-image", "tools=sha-2", "agnet=sha-1"]);
+    // A valid request after a failing one in the same call: nothing is kept,
+    // and nothing is said to have changed.
+    let (code, _, stderr) = run(dir.path(), &["set-image", "tools=sha-2", "agnet=sha-1"]);
     assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error[E009]: no image named `agnet`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('→'), "{stderr}");
     assert_eq!(platform(dir.path()), spec, "all or nothing");
+    // One image, two new references.
+    let (code, _, stderr) = run(dir.path(), &["set-image", "agent=sha-1", "agent=sha-2"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "error[E026]: image `agent` is named twice\n  = help: give each image one new reference\n\n"
+    );
+    assert_eq!(platform(dir.path()), spec);
+}
+
+/// The spec file is replaced whole: its permissions stay, a symlink to it
+/// stays a symlink, and no temporary file is left beside it.
+#[cfg(unix)]
+#[test]
+fn the_spec_file_is_replaced_whole() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = setup();
+    let pipelines = dir.path().join("pipelines");
+    let real = dir.path().join("platform.yaml");
+    std::fs::rename(pipelines.join("platform.yaml"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, pipelines.join("platform.yaml")).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, _, stderr) = run(dir.path(), &["set-image", "agent=sha-7654321"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(pipelines.join("platform.yaml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("sha-7654321")
+    );
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+    let hidden: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .chain(std::fs::read_dir(&pipelines).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("orchctl-"))
+        .collect();
+    assert_eq!(hidden, Vec::<String>::new());
 }
