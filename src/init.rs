@@ -220,30 +220,41 @@ pub fn write(dir: &Path, files: &[(String, String)]) -> Result<(), Diagnostic> {
         )
         .help("nothing was written; move those files away, or scaffold into another directory (`orchctl init DIR`)"));
     }
+    // Files and directories made so far, to take away again on an error.
     let mut written: Vec<PathBuf> = Vec::new();
+    let mut made_dirs: Vec<PathBuf> = Vec::new();
     for (rel, text) in files {
         let path = dir.join(rel);
-        let result = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                // `create_new`: never replace a file that appeared meanwhile.
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)?;
-                f.write_all(text.as_bytes())
-            });
-        if let Err(e) = result {
+        let mut make = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                let missing: Vec<PathBuf> = parent
+                    .ancestors()
+                    .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                    .map(Path::to_path_buf)
+                    .collect();
+                std::fs::create_dir_all(parent)?;
+                made_dirs.extend(missing.into_iter().rev());
+            }
+            // `create_new`: never replace a file that appeared meanwhile.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            written.push(path.clone());
+            f.write_all(text.as_bytes())
+        };
+        if let Err(e) = make() {
             for done in &written {
                 let _ = std::fs::remove_file(done);
+            }
+            for made in made_dirs.iter().rev() {
+                let _ = std::fs::remove_dir(made);
             }
             return Err(
                 Diagnostic::error(Code::Io, format!("cannot write `{}`: {e}", shown(rel)))
                     .help("nothing was kept; check permissions and free space"),
             );
         }
-        written.push(path);
     }
     Ok(())
 }

@@ -128,6 +128,59 @@ fn init_refuses_to_overwrite_and_writes_nothing() {
     assert_eq!(e.code, Code::FileExists);
 }
 
+/// Every entry below `dir`, directories included.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(
+            path.strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+        if path.is_dir() {
+            out.extend(
+                entries(&path)
+                    .into_iter()
+                    .map(|e| format!("{}/{e}", path.file_name().unwrap().to_string_lossy())),
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A write that fails half-way (here a file where a directory of the
+/// scaffold goes) takes away every file and directory it made.
+#[test]
+fn init_that_fails_half_way_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("pipelines/prompts"), "mine\n").unwrap();
+    let before = (entries(dir.path()), snapshot_dir(dir.path()));
+    let (code, stdout, stderr) = orchctl(dir.path(), &["init"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with("error[E029]: cannot write `pipelines/prompts/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: nothing was kept"), "{stderr}");
+    assert_eq!((entries(dir.path()), snapshot_dir(dir.path())), before);
+    // The library's write, the same.
+    let fresh = dir.path().join("new/project");
+    std::fs::create_dir_all(fresh.join("pipelines")).unwrap();
+    std::fs::write(fresh.join("pipelines/prompts"), "mine\n").unwrap();
+    let e = write(&fresh, &scaffold(&acme()).unwrap()).unwrap_err();
+    assert_eq!(e.code, Code::Io);
+    assert_eq!(
+        entries(&fresh),
+        ["pipelines", "pipelines/prompts"],
+        "only what was there before"
+    );
+}
+
 #[test]
 fn init_twice_refuses_the_second_time() {
     let dir = tempfile::tempdir().unwrap();
