@@ -229,7 +229,7 @@ pub struct RouteArgs {
     #[arg(long, value_name = "TYPE")]
     pub event: String,
 
-    /// The webhook payload (JSON), as GitHub sends it
+    /// The webhook payload (JSON), as GitHub sends it; `-` reads standard input
     #[arg(long, value_name = "FILE")]
     pub payload: std::path::PathBuf,
 

@@ -95,8 +95,8 @@ pub enum Code {
     UnknownEvent = 36,
     /// A payload field the event does not carry.
     UnknownEventField = 37,
-    /// A backlog that is not valid JSON.
-    BacklogSyntax = 38,
+    /// A backlog or a webhook payload that is not valid JSON.
+    JsonSyntax = 38,
     /// A backlog that is JSON but not a Taskmaster backlog, or a task field
     /// of the wrong type.
     BacklogShape = 39,

@@ -400,8 +400,19 @@ fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
         );
         return INVALID;
     }
-    let display = slash_path(&args.payload);
-    let text = match std::fs::read_to_string(&args.payload) {
+    let stdin = args.payload.as_os_str() == "-";
+    let display = if stdin {
+        "<stdin>".to_string()
+    } else {
+        slash_path(&args.payload)
+    };
+    let read = if stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(&args.payload)
+    };
+    let text = match read {
         Ok(t) => t,
         Err(e) => {
             ui.error(&Diagnostic::error(
@@ -413,7 +424,17 @@ fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
     };
     let mut sources = Sources::new();
     let file = sources.add(display.clone(), args.payload.clone(), text.clone());
-    let body = match orchctl::yaml::parse(&text, file) {
+    // GitHub sends JSON, read as JSON (surrogate-pair escapes and all); a
+    // payload written as YAML is read as YAML.
+    let json = text
+        .trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n'])
+        .starts_with(['{', '[']);
+    let parsed = if json {
+        orchctl::play::json::parse_document(&text, file, "a webhook payload").map(Some)
+    } else {
+        orchctl::yaml::parse(&text, file)
+    };
+    let body = match parsed {
         Ok(Some(node)) => match orchctl::yaml::de::from_node::<serde_json::Value>(&node) {
             Ok(v @ serde_json::Value::Object(_)) => v,
             Ok(_) => {

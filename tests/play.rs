@@ -642,7 +642,7 @@ fn malformed_json_is_located() {
     assert_eq!(
         errors(&model, text, &repo()),
         [(
-            Code::BacklogSyntax,
+            Code::JsonSyntax,
             "tasks.json:3:37: error[E038]: invalid JSON: expected a \"key\", found `}`".into()
         )]
     );
@@ -650,7 +650,7 @@ fn malformed_json_is_located() {
     assert_eq!(
         errors(&model, truncated, &repo()),
         [(
-            Code::BacklogSyntax,
+            Code::JsonSyntax,
             "tasks.json:1:21: error[E038]: invalid JSON: expected `,` or `]`, found the end of the file".into()
         )]
     );

@@ -657,6 +657,75 @@ fn route_command_reports_routes_conditions_and_parameters() {
     );
 }
 
+/// A payload is read as JSON, as GitHub sends it: `\uD83D\uDE00` surrogate
+/// pairs (which Python's `json.dumps` writes) are one character; `-` reads
+/// standard input; a payload written as YAML is still read.
+#[test]
+fn route_command_reads_json_payloads_from_a_file_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut payload = pr_comment("/remediate");
+    payload["comment"]["body"] = json!("/remediate \u{1F600}");
+    let text = serde_json::to_string(&payload)
+        .unwrap()
+        .replace('\u{1F600}', "\\ud83d\\ude00");
+    assert!(text.contains("\\ud83d\\ude00"));
+    let file = dir.path().join("comment.json");
+    std::fs::write(&file, &text).unwrap();
+    let args = |payload: &str| {
+        [
+            "route",
+            "--event",
+            "issue_comment",
+            "--payload",
+            payload,
+            "-o",
+            "json",
+        ]
+        .map(str::to_string)
+    };
+    let fired = |stdout: &str| -> Vec<String> {
+        let report: Value = serde_json::from_str(stdout).unwrap();
+        report["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["fires"] == true)
+            .map(|r| r["route"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (code, stdout, stderr) =
+        orchctl(&args(file.to_str().unwrap()).each_ref().map(String::as_str));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(fired(&stdout), ["pr-comment-remediation"]);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(args("-"))
+        .current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fired(&String::from_utf8(out.stdout).unwrap()),
+        ["pr-comment-remediation"]
+    );
+
+    let yaml = dir.path().join("comment.yaml");
+    std::fs::write(&yaml, "action: created\nissue:\n  number: 1\n").unwrap();
+    let (code, _, stderr) = orchctl(&args(yaml.to_str().unwrap()).each_ref().map(String::as_str));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
 #[test]
 fn route_command_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -674,8 +743,13 @@ fn route_command_rejects_bad_input() {
         bad.to_str().unwrap(),
     ]);
     assert_eq!((code, stdout.as_str()), (1, ""));
-    assert!(stderr.contains("error[E001]: invalid YAML"), "{stderr}");
-    assert!(stderr.contains("bad.json:2:"), "{stderr}");
+    let shown = orchctl::source::slash_path(&bad);
+    assert!(
+        stderr.starts_with(&format!(
+            "error[E038]: invalid JSON: expected a \"key\", found `}}`\n --> {shown}:2:24\n"
+        )),
+        "{stderr}"
+    );
 
     let good = common::root().join("tests/payloads/push.json");
     let (code, _, stderr) = orchctl(&[

@@ -914,3 +914,43 @@ fn a_fifo_in_a_directory_is_not_read() {
         )]
     );
 }
+
+/// A path with nothing to check fails, so a mistyped one cannot pass CI.
+#[test]
+fn nothing_to_validate_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let shown = orchctl::source::slash_path(&empty);
+    let (code, _, stderr) = orchctl(&root(), &["validate", &shown]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "error[E029]: no manifests under `{shown}`: no *.yaml, *.yml or *.json file\n"
+        )),
+        "{stderr}"
+    );
+    std::fs::write(empty.join("a.yaml"), "# nothing\n").unwrap();
+    let (code, _, stderr) = orchctl(&root(), &["validate", &shown]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "error[E029]: no manifests in `{shown}`: it is empty\n"
+        )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = orchctl_stdin(&root(), &["validate", "-"], Some("\n"));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("error[E029]: no manifests in `<stdin>`: it is empty\n"),
+        "{stderr}"
+    );
+    // Beside a path that holds manifests, an empty file in a directory is fine.
+    std::fs::write(
+        empty.join("b.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = orchctl(&root(), &["validate", &shown]);
+    assert_eq!(code, 0, "{stderr}");
+}

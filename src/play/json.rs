@@ -19,16 +19,30 @@ use crate::yaml::{Node, Scalar, Value};
 /// Deepest nesting accepted; deeper input is an error, never a stack overflow.
 const MAX_DEPTH: usize = 128;
 
-/// Parse a JSON document into a located tree.
+/// Parse a backlog into a located tree.
 ///
 /// # Errors
-/// A [`Code::BacklogSyntax`] diagnostic at the first character that is not
+/// A [`Code::JsonSyntax`] diagnostic at the first character that is not
 /// valid JSON, or a [`Code::DuplicateKey`] one for a key given twice.
 pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
+    parse_document(text, file, "a backlog")
+}
+
+/// Parse a JSON document into a located tree; `what` names it in the
+/// hints (`a backlog`, `a webhook payload`).
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_document(text: &str, file: FileId, what: &str) -> Result<Node, Diagnostic> {
     let mut p = Parser::new(text, file);
+    p.what = what.to_string();
     p.skip_ws();
     if p.peek().is_none() {
-        return Err(p.error(p.pos, "the file is empty", "a backlog is a JSON object"));
+        return Err(p.error(
+            p.pos,
+            "the file is empty",
+            &format!("{what} is a JSON object"),
+        ));
     }
     let node = p.value(0)?;
     p.skip_ws();
@@ -36,7 +50,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diagnostic> {
         return Err(p.error(
             p.pos,
             "unexpected characters after the JSON value",
-            "a backlog holds exactly one JSON object",
+            &format!("{what} holds exactly one JSON object"),
         ));
     }
     Ok(node)
@@ -48,6 +62,8 @@ struct Parser {
     lines: Vec<usize>,
     pos: usize,
     file: FileId,
+    /// What the document is, for hints.
+    what: String,
 }
 
 impl Parser {
@@ -69,6 +85,7 @@ impl Parser {
             lines,
             pos: 0,
             file,
+            what: String::new(),
         }
     }
 
@@ -104,7 +121,7 @@ impl Parser {
         } else {
             at
         };
-        Diagnostic::error(Code::BacklogSyntax, format!("invalid JSON: {message}"))
+        Diagnostic::error(Code::JsonSyntax, format!("invalid JSON: {message}"))
             .at(Some(self.span(at, at + 1)))
             .help(help)
     }
@@ -128,7 +145,7 @@ impl Parser {
             return Err(self.error(
                 self.pos,
                 "nesting is too deep",
-                &format!("a backlog nests at most {MAX_DEPTH} levels"),
+                &format!("{} nests at most {MAX_DEPTH} levels", self.what),
             ));
         }
         match self.peek() {

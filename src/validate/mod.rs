@@ -423,6 +423,7 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
     let mut input = Input::default();
     for path in paths {
         let display = slash_path(path);
+        let (documents, records) = (input.documents.len(), input.records.len());
         if display == "-" {
             let mut text = String::new();
             match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
@@ -433,6 +434,7 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
                     Diagnostic::error(Code::Io, format!("cannot read standard input: {e}")),
                 )),
             }
+            no_manifests(&mut input, "<stdin>", documents, records);
             continue;
         }
         // A file found in a directory is read only if it is a regular file;
@@ -453,6 +455,20 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
         } else {
             vec![path.clone()]
         };
+        // A path that holds nothing to check is an error, not a pass: a
+        // mistyped directory would otherwise pass CI.
+        if walked && files.is_empty() {
+            input.records.push(Record::for_file(
+                &display,
+                Status::Error,
+                Diagnostic::error(
+                    Code::Io,
+                    format!("no manifests under `{display}`: no *.yaml, *.yml or *.json file"),
+                )
+                .help("point validate at the directory `orchctl render` writes, e.g. `generated`"),
+            ));
+            continue;
+        }
         for file in files {
             let shown = slash_path(&file);
             let text = std::fs::metadata(&file)
@@ -478,8 +494,23 @@ pub fn read_paths(paths: &[PathBuf], sources: &mut Sources) -> Input {
                 )),
             }
         }
+        no_manifests(&mut input, &display, documents, records);
     }
     input
+}
+
+/// An error for `shown` if reading it added no document and no finding
+/// (`documents` and `records` were the counts before).
+fn no_manifests(input: &mut Input, shown: &str, documents: usize, records: usize) {
+    if input.documents.len() == documents && input.records.len() == records {
+        input.records.push(Record::for_file(
+            shown,
+            Status::Error,
+            Diagnostic::error(Code::Io, format!("no manifests in `{shown}`: it is empty")).help(
+                "each document is one Kubernetes object: `apiVersion`, `kind`, `metadata`, …",
+            ),
+        ));
+    }
 }
 
 fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
