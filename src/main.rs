@@ -175,6 +175,16 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
         }
     }
     let out = label(&args.out);
+    if let Err(e) = resolves(&args.out) {
+        ui.error(
+            &Diagnostic::error(
+                Code::Io,
+                format!("`{out}` is a symbolic link that leads nowhere: {e}"),
+            )
+            .help("create the directory it points to, or remove the link"),
+        );
+        return INVALID;
+    }
     // Held until the render is done: another render into the same directory
     // waits for this one (`--check` writes nothing and takes no lock).
     let _lock = (!args.check).then(|| {
@@ -662,6 +672,16 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
         options.repositories.join(", ")
     ));
     OK
+}
+
+/// An error if `path` is a symbolic link whose target cannot be reached
+/// (missing, or a loop): `render` would have nowhere to write, and
+/// `--check` should not call such an output stale.
+fn resolves(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::metadata(path).map(|_| ()),
+        _ => Ok(()),
+    }
 }
 
 /// The canonical form of `path`, or of its parent joined with its name when

@@ -1530,6 +1530,37 @@ fn an_output_directory_containing_the_spec_is_refused() {
         .stderr_contains("error[E033]: the output directory `.` contains the spec");
 }
 
+/// An output directory that is a symbolic link to nothing (missing, or a
+/// loop) is an error for `render` and `--check` alike, never "stale".
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_link_that_leads_nowhere_is_an_error() {
+    let t = Test::new();
+    std::os::unix::fs::symlink("missing", t.path().join("dangling")).unwrap();
+    std::os::unix::fs::symlink("loop-b", t.path().join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", t.path().join("loop-b")).unwrap();
+    for (link, why) in [
+        ("dangling", "No such file or directory (os error 2)"),
+        ("loop-a", "Too many levels of symbolic links (os error 40)"),
+    ] {
+        for check in [false, true] {
+            let mut args = vec!["render", "--out", link];
+            if check {
+                args.push("--check");
+            }
+            t.args(args)
+                .run()
+                .status(1)
+                .stdout_is_empty()
+                .stderr_is(&format!(
+                    "error[E029]: `{link}` is a symbolic link that leads nowhere: {why}\n  \
+                     = help: create the directory it points to, or remove the link\n\n"
+                ));
+        }
+    }
+    assert!(!t.path().join("missing").exists());
+}
+
 /// Nor one inside the spec directory, whose YAML the next run would read as
 /// spec files; a hidden one there is not read, and allowed.
 #[test]
