@@ -410,6 +410,23 @@ fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
         );
         return INVALID;
     }
+    // The delivery id names the Workflow a route submits: GitHub's are UUIDs.
+    let delivery_ok = !args.delivery.is_empty()
+        && args.delivery.len() <= 64
+        && args
+            .delivery
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+    if !delivery_ok {
+        ui.error(
+            &Diagnostic::error(
+                Code::InvalidValue,
+                format!("`--delivery {}` is not a GitHub delivery id", args.delivery),
+            )
+            .help("GitHub's delivery ids are UUIDs in lowercase hex, e.g. `72d3162e-cc78-11e3-81ab-4c9367dc0958`; it names the Workflow a route submits"),
+        );
+        return INVALID;
+    }
     let stdin = args.payload.as_os_str() == "-";
     let display = if stdin {
         "<stdin>".to_string()

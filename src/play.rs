@@ -105,6 +105,17 @@ pub fn play(
                 .help("give the number of tasks that may run at once"),
         );
     }
+    if let Some(account) = &options.service_account
+        && !crate::check::is_dns_subdomain(account)
+    {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidName,
+                format!("--service-account `{account}` is not a valid ServiceAccount name"),
+            )
+            .help("lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253 characters"),
+        );
+    }
     let chain = choose_chain(model, options.chain.as_deref(), &mut diags);
     let params = chain
         .as_deref()

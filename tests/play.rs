@@ -657,6 +657,32 @@ fn malformed_json_is_located() {
 }
 
 #[test]
+fn a_service_account_kubernetes_would_reject_is_refused() {
+    let model = scaffold_model();
+    let text = "{\"tasks\": [{\"id\": 1}]}";
+    for bad in ["BAD NAME", "-x", ""] {
+        let options = Options {
+            service_account: Some(bad.into()),
+            ..repo()
+        };
+        assert_eq!(
+            errors(&model, text, &options),
+            [(
+                Code::InvalidName,
+                format!(
+                    "error[E008]: --service-account `{bad}` is not a valid ServiceAccount name"
+                )
+            )]
+        );
+    }
+    let options = Options {
+        service_account: Some("play-runner.v2".into()),
+        ..repo()
+    };
+    play_text(&model, text, &options).unwrap();
+}
+
+#[test]
 fn unknown_dependencies_are_located() {
     let text = r#"{
   "tasks": [

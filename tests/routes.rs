@@ -765,6 +765,25 @@ fn route_command_rejects_bad_input() {
         "{stderr}"
     );
 
+    for bad in ["ABC/../x y", "", &"a".repeat(65)] {
+        let (code, _, stderr) = orchctl(&[
+            "route",
+            "--event",
+            "push",
+            "--payload",
+            good.to_str().unwrap(),
+            "--delivery",
+            bad,
+        ]);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.starts_with(&format!(
+                "error[E003]: `--delivery {bad}` is not a GitHub delivery id\n"
+            )),
+            "{stderr}"
+        );
+    }
+
     let (code, _, stderr) =
         orchctl(&["route", "--event", "push", "--payload", "/nonexistent.json"]);
     assert_eq!(code, 1);
