@@ -748,6 +748,37 @@ fn dependency_cycles_are_printed() {
     assert_eq!(played.plan.runs.len(), 4);
 }
 
+/// A cycle through thousands of tasks is one short error: its first ten
+/// tasks, its last, and the edges between them.
+#[test]
+fn a_long_cycle_is_reported_briefly() {
+    let n = 20_000;
+    let tasks: Vec<Value> = (1..=n)
+        .map(|i| serde_json::json!({"id": i, "dependencies": [i % n + 1]}))
+        .collect();
+    let text = serde_json::json!({ "tasks": tasks }).to_string();
+    let model = scaffold_model();
+    let mut sources = Sources::new();
+    let file = sources.add("tasks.json".into(), "tasks.json".into(), text.clone());
+    let diags = orchctl::play::play(&model, &text, file, &repo()).unwrap_err();
+    assert_eq!(diags.0.len(), 1);
+    assert_eq!(
+        diags.0[0].short(&sources).split_once(": error").unwrap().1,
+        "[E043]: dependency cycle: 1 → 2 → 3 → 4 → 5 → 6 → 7 → 8 → 9 → 10 → … → 20000 → 1 (20000 tasks)"
+    );
+    let rendered = diags.0[0].render(&sources, false);
+    assert!(rendered.contains("task 10 waits for task 11"), "{rendered}");
+    assert!(
+        rendered.contains("task 20000 waits for task 1"),
+        "{rendered}"
+    );
+    assert!(
+        !rendered.contains("task 11 waits for task 12"),
+        "{rendered}"
+    );
+    assert!(rendered.len() < 8_000, "{} bytes", rendered.len());
+}
+
 #[test]
 fn duplicate_ids_are_located() {
     let text = "{\"tasks\": [\n  {\"id\": 1},\n  {\"id\": \"2\"},\n  {\"id\": \"1\"}\n]}";

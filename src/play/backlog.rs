@@ -821,15 +821,18 @@ fn cycles(
             continue;
         }
         let mut path: Vec<usize> = Vec::new();
+        // Where each task of `path` is in it.
+        let mut on_path: BTreeMap<usize, usize> = BTreeMap::new();
         let mut at = start;
         loop {
-            if let Some(pos) = path.iter().position(|&p| p == at) {
+            if let Some(&pos) = on_path.get(&at) {
                 report_cycle(tasks, &path[pos..], edges, diags);
                 break;
             }
             if seen.contains(&at) {
                 break;
             }
+            on_path.insert(at, path.len());
             path.push(at);
             seen.insert(at);
             let Some(next) = edges[at].iter().find(|e| !ordered.contains(&e.to)) else {
@@ -852,11 +855,28 @@ fn report_cycle(tasks: &[Task], cycle: &[usize], edges: &[Vec<Edge>], diags: &mu
         let (from, to) = (cycle[k], cycle[(k + 1) % cycle.len()]);
         edges[from].iter().find(|e| e.to == to).map(|e| e.span)
     };
-    let mut text: Vec<String> = cycle.iter().map(|&i| tasks[i].id.clone()).collect();
+    // A long cycle is shown by its first and last tasks and edges.
+    const SHOWN: usize = 12;
+    let mut text: Vec<String> = if cycle.len() > SHOWN {
+        let mut head: Vec<String> = cycle[..SHOWN - 2]
+            .iter()
+            .map(|&i| tasks[i].id.clone())
+            .collect();
+        head.push("…".into());
+        head.push(tasks[cycle[cycle.len() - 1]].id.clone());
+        head
+    } else {
+        cycle.iter().map(|&i| tasks[i].id.clone()).collect()
+    };
     text.push(tasks[cycle[0]].id.clone());
+    let length = if cycle.len() > SHOWN {
+        format!(" ({} tasks)", cycle.len())
+    } else {
+        String::new()
+    };
     let mut d = Diagnostic::error(
         Code::DependencyCycle,
-        format!("dependency cycle: {}", text.join(" → ")),
+        format!("dependency cycle: {}{length}", text.join(" → ")),
     )
     .at(edge(0))
     .label(format!(
@@ -867,7 +887,12 @@ fn report_cycle(tasks: &[Task], cycle: &[usize], edges: &[Vec<Edge>], diags: &mu
     .help(
         "a task cannot wait for itself, even through other tasks: remove one of these dependencies",
     );
-    for k in 1..cycle.len() {
+    let labelled: Vec<usize> = if cycle.len() > SHOWN {
+        (1..SHOWN - 2).chain([cycle.len() - 1]).collect()
+    } else {
+        (1..cycle.len()).collect()
+    };
+    for k in labelled {
         d = d.also(
             edge(k),
             format!(
