@@ -430,7 +430,7 @@ fn e003_wrong_type() {
         "    model: claude-sonnet-4-5\n    template: maybe\n",
     ))
     .has(
-        "pipelines/platform.yaml:26:15: error[E003]: expected a boolean, found string \"maybe\"",
+        "pipelines/platform.yaml:26:15: error[E003]: expected `true` or `false`, found string \"maybe\"",
         None,
     );
     one(&edit(
@@ -439,7 +439,7 @@ fn e003_wrong_type() {
         "/usr/local/bin/agent-run",
     ))
     .has(
-        "pipelines/platform.yaml:8:12: error[E003]: expected a sequence, found string \
+        "pipelines/platform.yaml:8:12: error[E003]: expected a list, found string \
          \"/usr/local/bin/agent-run\"",
         None,
     );
@@ -461,7 +461,7 @@ fn e003_e004_in_an_agent_are_not_followed_by_unknown_agent() {
         "    model: claude-sonnet-4-5\n    template: maybe\n",
     ))
     .only(&[
-        "pipelines/platform.yaml:26:15: error[E003]: expected a boolean, found string \"maybe\"",
+        "pipelines/platform.yaml:26:15: error[E003]: expected `true` or `false`, found string \"maybe\"",
     ]);
     one(&edit(MINIMAL, "    model: claude-sonnet-4-5\n", ""))
         .only(&["pipelines/platform.yaml:23:3: error[E004]: missing field `model`"]);
@@ -476,7 +476,7 @@ fn e003_in_runtime_is_not_followed_by_missing_runtime() {
         "/usr/local/bin/agent-run",
     ))
     .only(&[
-        "pipelines/platform.yaml:8:12: error[E003]: expected a sequence, found string \
+        "pipelines/platform.yaml:8:12: error[E003]: expected a list, found string \
          \"/usr/local/bin/agent-run\"",
     ]);
 }

@@ -69,7 +69,11 @@ impl de::Error for Error {
         let expected = exp.to_string();
         let mut e = Self::new(
             Code::InvalidValue,
-            format!("expected {expected}, found {}", describe(&unexp)),
+            format!(
+                "expected {}, found {}",
+                in_spec_terms(&expected),
+                describe(&unexp)
+            ),
         );
         e.help = Some(type_hint(&expected).to_string());
         e
@@ -78,7 +82,11 @@ impl de::Error for Error {
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         Self::new(
             Code::InvalidValue,
-            format!("invalid value {}: expected {exp}", describe(&unexp)),
+            format!(
+                "invalid value {}: expected {}",
+                describe(&unexp),
+                in_spec_terms(&exp.to_string())
+            ),
         )
     }
 
@@ -109,6 +117,26 @@ impl de::Error for Error {
 
     fn duplicate_field(field: &'static str) -> Self {
         Self::new(Code::DuplicateKey, format!("duplicate field `{field}`"))
+    }
+}
+
+/// What serde calls the expected type, in the spec's words: YAML's names
+/// for shapes rather than Rust's types (`struct Chain`, `u32`).
+fn in_spec_terms(expected: &str) -> String {
+    let word = expected.split_whitespace().next().unwrap_or("");
+    match word {
+        "struct" | "map" => "a mapping".to_string(),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        "enum" => "one of the values this field takes".to_string(),
+        _ => match expected {
+            "a sequence" | "sequence" => "a list".to_string(),
+            "a map" => "a mapping".to_string(),
+            "a borrowed string" => "a string".to_string(),
+            "a boolean" => "`true` or `false`".to_string(),
+            other => other.to_string(),
+        },
     }
 }
 
@@ -611,7 +639,10 @@ mod tests {
     fn wrong_type_points_at_value() {
         let e = load::<Thing>("name: x\ncount: many\n").unwrap_err();
         assert_eq!(e.code, Code::InvalidValue);
-        assert_eq!(e.message, "expected u32, found string \"many\"");
+        assert_eq!(
+            e.message,
+            "expected a whole number, 0 or more, found string \"many\""
+        );
         assert_eq!(e.span.unwrap().col, 8);
     }
 }
