@@ -301,6 +301,32 @@ impl Diagnostic {
     }
 }
 
+/// The length in characters of a quoted YAML scalar at the start of
+/// `chars`, up to its closing quote; `None` if it does not start with a
+/// quote or does not close on this line. The parser's span of a quoted
+/// scalar runs on to the next token, over spaces and a comment.
+fn quoted_len(chars: impl Iterator<Item = char>) -> Option<usize> {
+    let mut chars = chars.peekable();
+    let quote = chars.next().filter(|c| matches!(c, '"' | '\''))?;
+    let mut len = 1;
+    while let Some(c) = chars.next() {
+        len += 1;
+        if quote == '"' && c == '\\' {
+            chars.next()?;
+            len += 1;
+        } else if c == quote {
+            // In single quotes, `''` is a quote inside the scalar.
+            if quote == '\'' && chars.peek() == Some(&'\'') {
+                chars.next();
+                len += 1;
+            } else {
+                return Some(len);
+            }
+        }
+    }
+    None
+}
+
 fn snippet(
     out: &mut String,
     sources: &Sources,
@@ -335,6 +361,7 @@ fn snippet(
     let width = line.chars().count();
     let start = span.col.saturating_sub(1).saturating_sub(shift).min(width);
     let len = span.len.min(width.saturating_sub(start)).max(1);
+    let len = quoted_len(line.chars().skip(start)).map_or(len, |quoted| len.min(quoted));
     let marks: String = std::iter::repeat_n(mark, len).collect();
     let color = if mark == '^' { style.error } else { style.blue };
     let _ = write!(
@@ -528,6 +555,33 @@ impl Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_scalar_is_underlined_to_its_closing_quote() {
+        let len = |s: &str| quoted_len(s.chars());
+        assert_eq!(len("\"abc\"   # comment"), Some(5));
+        assert_eq!(len("\"a\\\"b\" # c"), Some(6));
+        assert_eq!(len("'it''s' # c"), Some(7));
+        assert_eq!(len("'open"), None);
+        assert_eq!(len("plain # c"), None);
+        let mut sources = Sources::new();
+        let text = "project:\n  namespace: \"Agents_X\"     # the ns\n";
+        let file = sources.add("p.yaml".into(), "p.yaml".into(), text.into());
+        let span = Span {
+            file,
+            line: 2,
+            col: 14,
+            len: 23,
+            offset: 22,
+        };
+        let rendered = Diagnostic::error(Code::InvalidName, "bad")
+            .at(Some(span))
+            .render(&sources, false);
+        assert!(
+            rendered.contains("\n  |              ^^^^^^^^^^\n"),
+            "{rendered}"
+        );
+    }
 
     #[test]
     fn long_lines_are_windowed_around_the_column() {
