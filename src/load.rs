@@ -158,7 +158,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
             Err(e) => {
                 diags.push(
                     Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
-                        .help("check that the file exists, is readable and is UTF-8 text"),
+                        .help(read_help(&e)),
                 );
                 continue;
             }
@@ -248,7 +248,29 @@ fn read_text(path: &Path) -> Result<String, String> {
             bytes.len()
         ));
     }
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = &bytes[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // The valid part is UTF-8: count its characters for the column.
+        let col = std::str::from_utf8(&good[start..]).map_or(0, |l| l.chars().count()) + 1;
+        format!("not UTF-8 text (line {line}, column {col})")
+    })
+}
+
+/// What to do about a file [`read_text`] could not read (`why`).
+fn read_help(why: &str) -> String {
+    if why.contains("-byte limit") {
+        format!(
+            "a spec file holds at most {} MiB: split it into several files",
+            MAX_FILE_BYTES >> 20
+        )
+    } else if why.starts_with("not UTF-8") {
+        "save the file as UTF-8".to_string()
+    } else {
+        "check that the file exists, is readable and is UTF-8 text".to_string()
+    }
 }
 
 /// Every `*.yaml` / `*.yml` below `dir`, relative, sorted, hidden entries skipped.
@@ -336,7 +358,9 @@ fn merge_file(
         return;
     };
     for (key, value) in entries {
-        let name = key.as_str().unwrap_or_default();
+        let Some(name) = plain_key(key, "a section name", diags) else {
+            continue;
+        };
         match name {
             "project" => merge_single(
                 loaded,
@@ -463,7 +487,9 @@ fn merge_named<T: DeserializeOwned>(
         return;
     };
     for (k, v) in entries {
-        let Some(name) = k.as_str() else { continue };
+        let Some(name) = plain_key(k, "a name", diags) else {
+            continue;
+        };
         let item = match ready.as_mut().and_then(Iterator::next) {
             Some(result) => result.map_err(|d| diags.push(*d)).ok(),
             None => section::<T>(v, k, diags),
@@ -582,6 +608,23 @@ fn expect_map<'a>(
 }
 
 /// An unknown key in a section whose keys are fixed.
+/// The text of a mapping key, or an error for a complex one (`? [a, b]`):
+/// `what` (a section name, a name, a key) is a plain word.
+fn plain_key<'a>(key: &'a Node, what: &str, diags: &mut Diagnostics) -> Option<&'a str> {
+    let name = key.as_str();
+    if name.is_none() {
+        diags.push(
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("{what} is a plain word, not a list or a mapping"),
+            )
+            .at(Some(key.span))
+            .help("write it as `name:`; `? …` starts a complex key, which the spec never uses"),
+        );
+    }
+    name
+}
+
 fn unknown_key(name: &str, at: Span, expected: &[&str]) -> Diagnostic {
     Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
         .at(Some(at))
@@ -621,7 +664,10 @@ fn merge_concurrency(
         loaded.origins.concurrency = Some(file);
     }
     for (k, v) in entries {
-        match k.as_str().unwrap_or_default() {
+        let Some(name) = plain_key(k, "a key", diags) else {
+            continue;
+        };
+        match name {
             "configMap" => {
                 let Some(name) = section::<String>(v, k, diags) else {
                     continue;
@@ -692,7 +738,9 @@ fn merge_events(
         return;
     };
     for (k, v) in entries {
-        let name = k.as_str().unwrap_or_default();
+        let Some(name) = plain_key(k, "a key", diags) else {
+            continue;
+        };
         match name {
             "github" => merge_single(
                 loaded,
@@ -817,7 +865,8 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
             }
             Err(e) => diags.push(
                 Diagnostic::error(Code::Io, format!("cannot read prompt file `{prompt}`: {e}"))
-                    .at(at),
+                    .at(at)
+                    .help(read_help(&e)),
             ),
         }
     }

@@ -1218,7 +1218,12 @@ fn garbage() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
             1,
             "error[E001]",
         ),
-        ("complex key", b"? [a, b]\n: c\n".to_vec(), 1, "error[E002]"),
+        (
+            "complex key",
+            b"? [a, b]\n: c\n".to_vec(),
+            1,
+            "error[E003]: a section name is a plain word",
+        ),
         ("null project", b"project:\n".to_vec(), 1, "error[E003]"),
         (
             "huge integer",

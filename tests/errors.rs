@@ -1509,8 +1509,58 @@ fn a_file_that_cannot_be_read_does_not_move_the_errors_of_later_files() {
         "pipelines/extra.yaml:4:5: error[E002]: unknown field `modle`",
         "pipelines/platform.yaml:30:16: error[E010]: unknown agent `autor`",
         "pipelines/z.yaml:2:8: error[E001]: invalid YAML: while parsing a flow sequence, expected ',' or ']'",
-        "error[E029]: cannot read `pipelines/0-binary.yaml`: not UTF-8 text",
+        "error[E029]: cannot read `pipelines/0-binary.yaml`: not UTF-8 text (line 1, column 1)",
     ]);
+}
+
+/// Input that is not YAML text, or YAML the spec never uses: each error
+/// says what is wrong and where, with a hint that fits.
+#[test]
+fn odd_input_is_located_with_a_fitting_hint() {
+    let out = Outcome::with(|dir| {
+        std::fs::write(dir.join("a.yaml"), b"vars:\n  a: caf\xc3\xa9 \xff\n").unwrap();
+    });
+    out.only(&["error[E029]: cannot read `pipelines/a.yaml`: not UTF-8 text (line 2, column 11)"])
+        .has(
+            "error[E029]: cannot read `pipelines/a.yaml`: not UTF-8 text (line 2, column 11)",
+            Some("save the file as UTF-8"),
+        );
+    one("vars:\n  a: \"x\0y\"\n")
+        .only(&["pipelines/platform.yaml:2:8: error[E001]: invalid YAML: a NUL character"]);
+    one("vars:\n  a: \"C:\\dir\"\n").has(
+        "pipelines/platform.yaml:2:6: error[E001]: invalid YAML: while parsing a quoted scalar, \
+         found unknown escape character",
+        Some(
+            "in double quotes, `\\` starts an escape (`\\n`, `\\\"`, `\\\\`); use single quotes \
+             for text with backslashes",
+        ),
+    );
+    let deep = format!("vars: {}{}\n", "[".repeat(300), "]".repeat(300));
+    let out = one(&deep);
+    assert_eq!(out.codes(), [Code::YamlSyntax]);
+    assert_eq!(
+        out.diags[0].help.as_deref(),
+        Some("nesting is too deep to be a spec: flatten the lists and mappings")
+    );
+    one("? [a, b]\n: 1\n").only(&[
+        "pipelines/platform.yaml:1:3: error[E003]: a section name is a plain word, not a list or a mapping",
+    ]);
+    one("agents:\n  ? [a]\n  : {prompt: p}\nevents:\n  ? {x: 1}\n  : 1\n").only(&[
+        "pipelines/platform.yaml:2:5: error[E003]: a name is a plain word, not a list or a mapping",
+        "pipelines/platform.yaml:5:5: error[E003]: a key is a plain word, not a list or a mapping",
+    ]);
+}
+
+#[test]
+fn a_spec_file_over_the_size_limit_says_so() {
+    let big = format!("vars:\n  k: {}\n", "x".repeat(8 * 1024 * 1024));
+    one(&big).has(
+        &format!(
+            "error[E029]: cannot read `pipelines/platform.yaml`: {} bytes is over the 8388608-byte limit",
+            big.len()
+        ),
+        Some("a spec file holds at most 8 MiB: split it into several files"),
+    );
 }
 
 // ------------------------------------------------------------ paths

@@ -271,15 +271,32 @@ fn scan_error(e: &ScanError, file: FileId, text: &str) -> Diagnostic {
     } else {
         (m.line().max(1), m.col() + 1)
     };
+    let at = |line, col| Span {
+        file,
+        line,
+        col,
+        len: 1,
+        offset: m.index(),
+    };
+    // YAML text holds no NUL; the scanner stops at one as if the file ended.
+    if let Some(nul) = text.find('\0') {
+        let before = &text[..nul];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Diagnostic::error(Code::YamlSyntax, "invalid YAML: a NUL character")
+            .at(Some(at(line, col)))
+            .help("remove it: spec files are text, and YAML allows no NUL, even quoted (write `\\0` in double quotes for one)");
+    }
+    let help = if message.contains("recursion limit") {
+        "nesting is too deep to be a spec: flatten the lists and mappings"
+    } else if message.contains("escape") {
+        "in double quotes, `\\` starts an escape (`\\n`, `\\\"`, `\\\\`); use single quotes for text with backslashes"
+    } else {
+        "fix the YAML syntax; indentation must use spaces, and a `key: value` needs a space after the colon"
+    };
     Diagnostic::error(Code::YamlSyntax, format!("invalid YAML: {message}"))
-        .at(Some(Span {
-            file,
-            line,
-            col,
-            len: 1,
-            offset: m.index(),
-        }))
-        .help("fix the YAML syntax; indentation must use spaces, and a `key: value` needs a space after the colon")
+        .at(Some(at(line, col)))
+        .help(help)
 }
 
 enum Frame {
