@@ -355,7 +355,25 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
     let path = args.out.join(schema::FILE_NAME);
     let display = slash_path(&path);
     let text = schema::schema_json();
-    let current = std::fs::read_to_string(&path).ok();
+    let out = label(&args.out);
+    if args.out.exists() && !args.out.is_dir() {
+        ui.error(
+            &Diagnostic::error(Code::Io, format!("`{out}` is not a directory"))
+                .help("point `--out` at the directory that holds the schema, e.g. `schemas`"),
+        );
+        return INVALID;
+    }
+    let current = match std::fs::read_to_string(&path) {
+        Ok(current) => Some(current),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            ui.error(
+                &Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
+                    .help("move it away: orchctl writes the schema there"),
+            );
+            return INVALID;
+        }
+    };
     if current.as_deref() == Some(text.as_str()) {
         ui.note(&format!("{display} is up to date"));
         return OK;
@@ -377,10 +395,10 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
     if let Err(e) = std::fs::create_dir_all(&args.out)
         .and_then(|()| write::replace_file(&path, text.as_bytes()))
     {
-        ui.error(&Diagnostic::error(
-            Code::Io,
-            format!("cannot write `{display}`: {e}"),
-        ));
+        ui.error(
+            &Diagnostic::error(Code::Io, format!("cannot write `{display}`: {e}"))
+                .help("nothing was changed; check permissions and free space"),
+        );
         return INVALID;
     }
     ui.note(&format!("wrote {display}"));

@@ -931,6 +931,38 @@ fn committed_schema_and_tree_are_current_in_the_checkout() {
         .stderr_is(&format!("generated/ is up to date ({} files)\n", files()));
 }
 
+/// `--out` a file, or the schema's path a directory: an error for `schema`
+/// and `--check` alike (not "out of date", then a failing write).
+#[test]
+fn schema_in_the_way_of_a_file_or_directory() {
+    let t = Test::empty();
+    t.write("schemas", "a file\n");
+    for check in [false, true] {
+        let mut args = vec!["schema"];
+        if check {
+            args.push("--check");
+        }
+        t.args(args).run().status(1).stdout_is_empty().stderr_is(
+            "error[E029]: `schemas` is not a directory\n  = help: point `--out` at the \
+                 directory that holds the schema, e.g. `schemas`\n\n",
+        );
+    }
+    assert_eq!(t.read("schemas"), "a file\n");
+    let t = Test::empty();
+    std::fs::create_dir_all(t.path().join("schemas/orchctl.schema.json")).unwrap();
+    for check in [false, true] {
+        let mut args = vec!["schema"];
+        if check {
+            args.push("--check");
+        }
+        t.args(args)
+            .run()
+            .status(1)
+            .stdout_is_empty()
+            .stderr_contains("error[E029]: cannot read `schemas/orchctl.schema.json`: ");
+    }
+}
+
 #[test]
 fn schema_check_then_write_then_check() {
     let t = Test::empty();
