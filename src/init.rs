@@ -104,9 +104,14 @@ impl Options {
                 }
             })
             .collect();
+        // One `-` for each run of other characters (`my app` → `my-app`).
+        while project.contains("--") {
+            project = project.replace("--", "-");
+        }
         project.truncate(40);
         let project = project.trim_matches('-').to_string();
-        let project = if is_dns_label(&project) {
+        // Too little of the name survives (`ünï` → `n`): a neutral default.
+        let project = if is_dns_label(&project) && project.len() >= 2 {
             project
         } else {
             "platform".to_string()

@@ -696,7 +696,7 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
     let next = if dir.is_empty() || dir == "." {
         "orchctl render".to_string()
     } else {
-        format!("cd {dir} && orchctl render")
+        format!("cd {} && orchctl render", shell_word(&dir))
     };
     ui.note(&format!(
         "wrote {} files into {}: pipelines/ (project `{}`, namespace `{}`, repositories {}) and schemas/\n  next: edit the image and repositories in pipelines/platform.yaml, then `{next}`",
@@ -707,6 +707,20 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
         options.repositories.join(", ")
     ));
     OK
+}
+
+/// `word` as one word for a POSIX shell: as it is if it needs no quoting,
+/// else in single quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./-+,:@%".contains(&b))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// An error if `path` is a symbolic link whose target cannot be reached

@@ -236,3 +236,27 @@ fn scaffold_is_snapshotted() {
         }
     });
 }
+
+/// The project is named after the directory, one `-` per run of other
+/// characters; a name with too little left of it is `platform`. The next
+/// step printed quotes a directory the shell would split.
+#[test]
+fn names_from_odd_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, project) in [
+        ("my  app", "my-app"),
+        ("Acme_API", "acme-api"),
+        ("ünï", "platform"),
+        ("x", "platform"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(Options::for_dir(&path).project, project, "{name}");
+    }
+    let (code, _, stderr) = orchctl(dir.path(), &["init", "it's mine"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.ends_with("then `cd 'it'\\''s mine' && orchctl render`\n"),
+        "{stderr}"
+    );
+}
