@@ -146,10 +146,16 @@ pub fn holds(dir: &Path, rel: &str, text: &str) -> bool {
         // (no size query first). The buffer keeps its length from file to
         // file: only room it never had is zeroed.
         let mut room = text.len() + 1;
+        // With CRLF line ends the file is at most twice the text: anything
+        // longer (a device that never ends) is not it.
+        let most = 2 * text.len() + 1;
         let mut len = 0;
         loop {
             if len == room {
-                room *= 2;
+                if room >= most {
+                    return false;
+                }
+                room = (room * 2).min(most);
             }
             if buffer.len() < room {
                 buffer.resize(room, 0);

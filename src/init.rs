@@ -111,7 +111,8 @@ impl Options {
         project.truncate(40);
         let project = project.trim_matches('-').to_string();
         // Too little of the name survives (`ünï` → `n`): a neutral default.
-        let project = if is_dns_label(&project) && project.len() >= 2 {
+        let kept = project.len() * 2 >= name.chars().count();
+        let project = if is_dns_label(&project) && kept {
             project
         } else {
             "platform".to_string()

@@ -143,6 +143,28 @@ fn label(dir: &Path) -> String {
 }
 
 fn render(ui: &Ui, args: &RenderArgs) -> u8 {
+    if let Err(code) = render_paths_ok(ui, args) {
+        return code;
+    }
+    let out = label(&args.out);
+    // Held until the render is done: another render into the same directory
+    // waits for this one, and `--check` for a render (it only reads).
+    let _lock = render_lock(ui, args);
+    render_locked(ui, args, &out)
+}
+
+fn render_lock(ui: &Ui, args: &RenderArgs) -> write::Lock {
+    let out = label(&args.out);
+    write::lock(&args.out, args.check, || {
+        ui.note(&format!(
+            "waiting for another orchctl render beside {out}/ to finish"
+        ));
+    })
+}
+
+/// The output directory is neither around nor inside the spec, nor a link
+/// to nothing; else the exit code, the error printed.
+fn render_paths_ok(ui: &Ui, args: &RenderArgs) -> Result<(), u8> {
     if let (Some(out), Ok(pipelines)) = (canonical(&args.out), args.pipelines.canonicalize()) {
         if pipelines.starts_with(&out) {
             ui.error(
@@ -152,7 +174,7 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
                 )
                 .help("orchctl replaces its output directory whole; point `--out` at a directory of its own, e.g. `generated`"),
             );
-            return INVALID;
+            return Err(INVALID);
         }
         // Hidden entries are not read as spec files.
         let hidden = |rel: &Path| {
@@ -171,29 +193,28 @@ fn render(ui: &Ui, args: &RenderArgs) -> u8 {
                 )
                 .help("orchctl reads every *.yaml under the spec directory, its own output too; point `--out` outside it, e.g. `generated`"),
             );
-            return INVALID;
+            return Err(INVALID);
         }
     }
-    let out = label(&args.out);
     if let Err(e) = resolves(&args.out) {
         ui.error(
             &Diagnostic::error(
                 Code::Io,
-                format!("`{out}` is a symbolic link that leads nowhere: {e}"),
+                format!(
+                    "`{}` is a symbolic link that leads nowhere: {e}",
+                    label(&args.out)
+                ),
             )
             .help("create the directory it points to, or remove the link"),
         );
-        return INVALID;
+        return Err(INVALID);
     }
-    // Held until the render is done: another render into the same directory
-    // waits for this one (`--check` writes nothing and takes no lock).
-    let _lock = (!args.check).then(|| {
-        write::lock(&args.out, || {
-            ui.note(&format!(
-                "waiting for another orchctl render into {out}/ to finish"
-            ));
-        })
-    });
+    Ok(())
+}
+
+/// [`render`] with its lock held.
+fn render_locked(ui: &Ui, args: &RenderArgs, out: &str) -> u8 {
+    let out = out.to_string();
     if !args.check {
         // Into an empty output directory, files are written as they are made.
         match write::Stage::fresh(&args.out) {
@@ -365,7 +386,8 @@ fn schema_cmd(ui: &Ui, args: &SchemaArgs) -> u8 {
     }
     let current = match std::fs::read_to_string(&path) {
         Ok(current) => Some(current),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        // Missing or unreadable (not UTF-8, say): out of date, rewritten.
+        Err(_) if !path.is_dir() => None,
         Err(e) => {
             ui.error(
                 &Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
@@ -475,7 +497,15 @@ fn route_cmd(ui: &Ui, args: &RouteArgs) -> u8 {
         .trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n'])
         .starts_with(['{', '[']);
     let parsed = if json {
-        orchctl::play::json::parse_document(&text, file, "a webhook payload").map(Some)
+        // A YAML flow mapping (`{a: 1}`) also starts with `{`: JSON's error
+        // stands only if YAML cannot read it either.
+        match orchctl::play::json::parse_document(&text, file, "a webhook payload") {
+            Ok(node) => Ok(Some(node)),
+            Err(json_error) => match orchctl::yaml::parse(&text, file) {
+                Ok(node) => Ok(node),
+                Err(_) => Err(json_error),
+            },
+        }
     } else {
         orchctl::yaml::parse(&text, file)
     };
@@ -712,6 +742,10 @@ fn init_cmd(ui: &Ui, args: &InitArgs) -> u8 {
 /// `word` as one word for a POSIX shell: as it is if it needs no quoting,
 /// else in single quotes.
 fn shell_word(word: &str) -> String {
+    // Not an option to `cd`.
+    if word.starts_with('-') {
+        return shell_word(&format!("./{word}"));
+    }
     if !word.is_empty()
         && word
             .bytes()
@@ -733,15 +767,23 @@ fn resolves(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The canonical form of `path`, or of its parent joined with its name when
-/// it does not exist yet; `None` if neither resolves.
+/// The canonical form of `path`: of its nearest existing ancestor, with the
+/// components that do not exist yet joined on; `None` if none resolves.
 fn canonical(path: &Path) -> Option<std::path::PathBuf> {
-    path.canonicalize().ok().or_else(|| {
-        let name = path.file_name()?;
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-        let parent = parent.unwrap_or(Path::new(".")).canonicalize().ok()?;
-        Some(parent.join(name))
-    })
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        let existing = if at.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            at
+        };
+        if let Ok(found) = existing.canonicalize() {
+            return Some(missing.iter().rev().fold(found, |p, c| p.join(c)));
+        }
+        missing.push(at.file_name()?);
+        at = at.parent()?;
+    }
 }
 
 /// Whether `a` and `b` name one existing file (links followed).
@@ -764,6 +806,19 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
             }
         }
     }
+    let render_args = RenderArgs {
+        pipelines: args.pipelines.clone(),
+        out: args.out.clone(),
+        check: false,
+    };
+    if !args.no_render
+        && let Err(code) = render_paths_ok(ui, &render_args)
+    {
+        return code;
+    }
+    // Spec edits and the render under one lock: two set-image runs at once
+    // neither lose an edit nor render one the other restores.
+    let _lock = render_lock(ui, &render_args);
     let mut seen = std::collections::BTreeSet::new();
     for request in &requests {
         if !seen.insert(request.name.as_str()) {
@@ -835,14 +890,7 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
     if args.no_render || changed == 0 {
         return OK;
     }
-    let code = render(
-        ui,
-        &RenderArgs {
-            pipelines: args.pipelines.clone(),
-            out: args.out.clone(),
-            check: false,
-        },
-    );
+    let code = render_locked(ui, &render_args, &label(&args.out));
     if code != OK {
         restore(&originals);
         ui.note("the spec files were restored");

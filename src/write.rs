@@ -68,12 +68,15 @@ pub struct Lock {
 }
 
 /// Take the lock for renders into `dir`: `flock` on the directory holding it
-/// (that of the directory a symlinked `dir` points to), waiting for another
-/// render to finish first, after calling `waiting`. Where the directory
-/// cannot be opened or the file system has no locks, renders go unlocked
-/// (a staging directory removed under one then fails it, never half-written).
+/// (that of the directory a symlinked `dir` points to), exclusive to write
+/// (`shared` false; the directory holding `dir` is made if missing) or
+/// shared to read (`render --check`), waiting for a writer to finish first,
+/// after calling `waiting`. Renders into sibling directories also take
+/// turns. Where the directory cannot be opened or the file system has no
+/// locks (or off Unix), renders go unlocked: a staging directory removed
+/// under one then fails it, never half-written.
 #[must_use]
-pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Lock {
+pub fn lock(dir: &Path, shared: bool, waiting: impl FnOnce()) -> Lock {
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
@@ -84,6 +87,9 @@ pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Lock {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        if !shared && !parent.exists() {
+            let _ = fs::create_dir_all(parent);
+        }
         let Ok(file) = fs::File::open(parent) else {
             return Lock { _held: None };
         };
@@ -97,11 +103,12 @@ pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Lock {
                 return Err(e);
             }
         };
-        match flock(libc::LOCK_EX | libc::LOCK_NB) {
+        let how = if shared { libc::LOCK_SH } else { libc::LOCK_EX };
+        match flock(how | libc::LOCK_NB) {
             Ok(()) => return Lock { _held: Some(file) },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 waiting();
-                if flock(libc::LOCK_EX).is_ok() {
+                if flock(how).is_ok() {
                     return Lock { _held: Some(file) };
                 }
             }
@@ -111,7 +118,7 @@ pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Lock {
     }
     #[cfg(not(unix))]
     {
-        let _ = (dir, waiting);
+        let _ = (dir, shared, waiting);
         Lock { _held: None }
     }
 }
@@ -233,6 +240,7 @@ impl Stage {
             fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
+        keep_mode(&staging, &dir);
         Ok(Self {
             dir,
             staging,
@@ -332,7 +340,6 @@ impl Stage {
         } else {
             // Renaming onto an empty directory replaces it atomically on
             // Unix; elsewhere the empty directory goes first.
-            keep_mode(&self.staging, &self.dir);
             fs::rename(&self.staging, &self.dir)
                 .or_else(|e| {
                     if fs::remove_dir(&self.dir).is_ok() {
@@ -361,26 +368,31 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 }
 
 /// Replace the file `path` with `bytes`, atomically: written in full to a
-/// hidden file beside it, with its permissions, then renamed over it. A
-/// failure (a full disk, say) leaves the old file as it was. A symlink is
-/// written through: the file it points to is replaced, the link kept.
+/// hidden file beside it, with its permissions, flushed to disk, then
+/// renamed over it. A failure (a full disk, say) leaves the old file as it
+/// was. A symlink is written through: the file it points to is replaced,
+/// the link kept. A device or a pipe (`/dev/stdout`, `>(…)`) is written to
+/// as it is, and a link to nothing makes its target.
 ///
 /// # Errors
-/// The first I/O error; the hidden file is then removed.
+/// The first I/O error (the hidden file is then removed); a directory at
+/// `path` is `InvalidInput`.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write as _;
+    let existing = fs::metadata(path).ok();
+    match &existing {
+        Some(meta) if meta.is_dir() => {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a directory"));
+        }
+        Some(meta) if !meta.is_file() => return fs::write(path, bytes),
+        None if fs::symlink_metadata(path).is_ok() => return fs::write(path, bytes),
+        _ => {}
+    }
     let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         fs::canonicalize(path)?
     } else {
         path.to_path_buf()
     };
-    let existing = fs::metadata(&path).ok();
-    if existing.as_ref().is_some_and(|m| !m.is_file()) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
     let temp = sibling(&path, "new");
     let written = (|| {
         let mut file = open_new(&temp)?;
@@ -388,6 +400,9 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         if let Some(meta) = &existing {
             file.set_permissions(meta.permissions())?;
         }
+        // An error the file system reports late (a quota, NFS) shows here,
+        // before the old file is replaced.
+        file.sync_all()?;
         drop(file);
         fs::rename(&temp, &path)
     })();
@@ -477,7 +492,6 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
     if !dir.exists() {
         return fs::rename(staging, dir).map_err(io_at(dir));
     }
-    keep_mode(staging, dir);
     if exchange(staging, dir).is_ok() {
         // `staging` now holds the old tree.
         let _ = fs::remove_dir_all(staging);
@@ -495,12 +509,20 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Give the new tree's directory the permissions of the one it replaces (a
-/// group's setgid bit, say), if there is one.
+/// Give the new tree's directory the group and mode of the one it replaces,
+/// if there is one, before anything is made in it: with a shared group's
+/// setgid bit, the new files then belong to that group too. The owner keeps
+/// write access (a read-only tree could not be replaced next time).
 fn keep_mode(staging: &Path, dir: &Path) {
+    #[cfg(unix)]
     if let Ok(meta) = fs::metadata(dir) {
-        let _ = fs::set_permissions(staging, meta.permissions());
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let _ = std::os::unix::fs::chown(staging, None, Some(meta.gid()));
+        let mode = (meta.mode() & 0o7777) | 0o700;
+        let _ = fs::set_permissions(staging, fs::Permissions::from_mode(mode));
     }
+    #[cfg(not(unix))]
+    let _ = (staging, dir);
 }
 
 #[cfg(target_os = "linux")]
@@ -585,7 +607,9 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["spec.yaml"]);
-        // Not a regular file: refused.
+        // A directory: refused. A device: written to as it is.
         assert!(replace_file(dir.path(), b"x").is_err());
+        #[cfg(unix)]
+        replace_file(Path::new("/dev/null"), b"x").unwrap();
     }
 }

@@ -247,7 +247,7 @@ fn names_from_odd_directories() {
         ("my  app", "my-app"),
         ("Acme_API", "acme-api"),
         ("ünï", "platform"),
-        ("x", "platform"),
+        ("x", "x"),
     ] {
         let path = dir.path().join(name);
         std::fs::create_dir(&path).unwrap();
@@ -257,6 +257,12 @@ fn names_from_odd_directories() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.ends_with("then `cd 'it'\\''s mine' && orchctl render`\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = orchctl(dir.path(), &["init", "--", "-x"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.ends_with("then `cd ./-x && orchctl render`\n"),
         "{stderr}"
     );
 }

@@ -720,10 +720,16 @@ fn route_command_reads_json_payloads_from_a_file_or_stdin() {
         ["pr-comment-remediation"]
     );
 
-    let yaml = dir.path().join("comment.yaml");
-    std::fs::write(&yaml, "action: created\nissue:\n  number: 1\n").unwrap();
-    let (code, _, stderr) = orchctl(&args(yaml.to_str().unwrap()).each_ref().map(String::as_str));
-    assert_eq!((code, stderr.as_str()), (0, ""));
+    for (name, text) in [
+        ("comment.yaml", "action: created\nissue:\n  number: 1\n"),
+        ("flow.yaml", "{action: created, issue: {number: 1}}\n"),
+    ] {
+        let yaml = dir.path().join(name);
+        std::fs::write(&yaml, text).unwrap();
+        let (code, _, stderr) =
+            orchctl(&args(yaml.to_str().unwrap()).each_ref().map(String::as_str));
+        assert_eq!((code, stderr.as_str()), (0, ""), "{name}");
+    }
 }
 
 #[test]

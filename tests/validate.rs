@@ -905,6 +905,21 @@ fn a_fifo_in_a_directory_is_not_read() {
     let (files, documents, records) = got
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("reading a directory with a FIFO in it did not finish in 30 s");
+    // Named on the command line, the FIFO is read (`validate <(…)`).
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(
+                &fifo,
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\n",
+            )
+            .unwrap();
+        })
+    };
+    let mut sources = Sources::new();
+    let input = validate::read_paths(std::slice::from_ref(&fifo), &mut sources);
+    writer.join().unwrap();
+    assert_eq!((input.files, input.documents.len()), (1, 1));
     assert_eq!((files, documents), (1, 1));
     let shown = orchctl::source::slash_path(&fifo);
     assert_eq!(
@@ -935,14 +950,16 @@ fn nothing_to_validate_is_an_error() {
     assert_eq!(code, 1);
     assert!(
         stderr.starts_with(&format!(
-            "error[E029]: no manifests in `{shown}`: it is empty\n"
+            "error[E029]: no manifests in `{shown}`: it holds no YAML or JSON document\n"
         )),
         "{stderr}"
     );
     let (code, _, stderr) = orchctl_stdin(&root(), &["validate", "-"], Some("\n"));
     assert_eq!(code, 1);
     assert!(
-        stderr.starts_with("error[E029]: no manifests in `<stdin>`: it is empty\n"),
+        stderr.starts_with(
+            "error[E029]: no manifests in `<stdin>`: it holds no YAML or JSON document\n"
+        ),
         "{stderr}"
     );
     // Beside a path that holds manifests, an empty file in a directory is fine.

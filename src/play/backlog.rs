@@ -888,7 +888,8 @@ fn report_cycle(tasks: &[Task], cycle: &[usize], edges: &[Vec<Edge>], diags: &mu
         "a task cannot wait for itself, even through other tasks: remove one of these dependencies",
     );
     let labelled: Vec<usize> = if cycle.len() > SHOWN {
-        (1..SHOWN - 2).chain([cycle.len() - 1]).collect()
+        // The edges between the tasks the message shows.
+        (1..SHOWN - 3).chain([cycle.len() - 1]).collect()
     } else {
         (1..cycle.len()).collect()
     };

@@ -506,9 +506,11 @@ fn no_manifests(input: &mut Input, shown: &str, documents: usize, records: usize
         input.records.push(Record::for_file(
             shown,
             Status::Error,
-            Diagnostic::error(Code::Io, format!("no manifests in `{shown}`: it is empty")).help(
-                "each document is one Kubernetes object: `apiVersion`, `kind`, `metadata`, …",
-            ),
+            Diagnostic::error(
+                Code::Io,
+                format!("no manifests in `{shown}`: it holds no YAML or JSON document"),
+            )
+            .help("each document is one Kubernetes object: `apiVersion`, `kind`, `metadata`, …"),
         ));
     }
 }

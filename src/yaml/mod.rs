@@ -279,7 +279,11 @@ fn scan_error(e: &ScanError, file: FileId, text: &str) -> Diagnostic {
         offset: m.index(),
     };
     // YAML text holds no NUL; the scanner stops at one as if the file ended.
-    if let Some(nul) = text.find('\0') {
+    // The scanner takes a NUL for the end of the input, so an error that
+    // names the end, or one at or after the NUL, is the NUL's.
+    if let Some(nul) = text.find('\0').filter(|&nul| {
+        message.contains("end of stream") || text[..nul].chars().count() <= m.index()
+    }) {
         let before = &text[..nul];
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
