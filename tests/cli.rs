@@ -931,6 +931,15 @@ fn committed_schema_and_tree_are_current_in_the_checkout() {
         .stderr_is(&format!("generated/ is up to date ({} files)\n", files()));
 }
 
+/// `args`, and `--check` after them if `check`.
+fn with_check<'a>(args: &[&'a str], check: bool) -> Vec<&'a str> {
+    let mut args = args.to_vec();
+    if check {
+        args.push("--check");
+    }
+    args
+}
+
 /// `--out` a file, or the schema's path a directory: an error for `schema`
 /// and `--check` alike (not "out of date", then a failing write).
 #[test]
@@ -938,24 +947,20 @@ fn schema_in_the_way_of_a_file_or_directory() {
     let t = Test::empty();
     t.write("schemas", "a file\n");
     for check in [false, true] {
-        let mut args = vec!["schema"];
-        if check {
-            args.push("--check");
-        }
-        t.args(args).run().status(1).stdout_is_empty().stderr_is(
-            "error[E029]: `schemas` is not a directory\n  = help: point `--out` at the \
+        t.args(with_check(&["schema"], check))
+            .run()
+            .status(1)
+            .stdout_is_empty()
+            .stderr_is(
+                "error[E029]: `schemas` is not a directory\n  = help: point `--out` at the \
                  directory that holds the schema, e.g. `schemas`\n\n",
-        );
+            );
     }
     assert_eq!(t.read("schemas"), "a file\n");
     let t = Test::empty();
     std::fs::create_dir_all(t.path().join("schemas/orchctl.schema.json")).unwrap();
     for check in [false, true] {
-        let mut args = vec!["schema"];
-        if check {
-            args.push("--check");
-        }
-        t.args(args)
+        t.args(with_check(&["schema"], check))
             .run()
             .status(1)
             .stdout_is_empty()
@@ -1581,11 +1586,7 @@ fn an_output_link_that_leads_nowhere_is_an_error() {
         ("loop-a", "Too many levels of symbolic links (os error 40)"),
     ] {
         for check in [false, true] {
-            let mut args = vec!["render", "--out", link];
-            if check {
-                args.push("--check");
-            }
-            t.args(args)
+            t.args(with_check(&["render", "--out", link], check))
                 .run()
                 .status(1)
                 .stdout_is_empty()

@@ -18,7 +18,9 @@ type Snapshot = BTreeMap<String, Vec<u8>>;
 
 const FAIL_AFTER: &str = "ORCHCTL_TEST_FAIL_AFTER_WRITES";
 
-fn orchctl(pipelines: &Path, out: &Path, env: Option<(&str, &str)>) -> Output {
+/// `orchctl render --pipelines PIPELINES --out OUT`, without colour or an
+/// injected failure.
+fn render_cmd(pipelines: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchctl"));
     cmd.args(["render", "--pipelines"])
         .arg(pipelines)
@@ -26,6 +28,11 @@ fn orchctl(pipelines: &Path, out: &Path, env: Option<(&str, &str)>) -> Output {
         .arg(out)
         .env("NO_COLOR", "1")
         .env_remove(FAIL_AFTER);
+    cmd
+}
+
+fn orchctl(pipelines: &Path, out: &Path, env: Option<(&str, &str)>) -> Output {
+    let mut cmd = render_cmd(pipelines, out);
     if let Some((k, v)) = env {
         cmd.env(k, v);
     }
@@ -171,13 +178,7 @@ fn seed() -> u64 {
 /// Start `orchctl render` of `spec` into `out` and SIGKILL it after `delay`
 /// (no chance to clean up), or once it has ended.
 fn render_killed_after(spec: &Path, out: &Path, delay: Duration) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orchctl"))
-        .args(["render", "--pipelines"])
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .env("NO_COLOR", "1")
-        .env_remove(FAIL_AFTER)
+    let mut child = render_cmd(spec, out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -625,12 +626,7 @@ fn special_files_are_never_waited_on() {
     use std::os::unix::fs::FileTypeExt;
     let s = reference_scratch();
     let render = |pipelines: &Path, check: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchctl"));
-        cmd.args(["render", "--pipelines"])
-            .arg(pipelines)
-            .arg("--out")
-            .arg(&s.out)
-            .env_remove(FAIL_AFTER);
+        let mut cmd = render_cmd(pipelines, &s.out);
         if check {
             cmd.arg("--check");
         }
@@ -685,13 +681,7 @@ fn special_files_are_never_waited_on() {
 }
 
 fn spawn_render(spec: &Path, out: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_orchctl"))
-        .args(["render", "--pipelines"])
-        .arg(spec)
-        .arg("--out")
-        .arg(out)
-        .env("NO_COLOR", "1")
-        .env_remove(FAIL_AFTER)
+    render_cmd(spec, out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
