@@ -306,9 +306,7 @@ impl Stage {
     /// a hard link to it, or a copy where the file system cannot link.
     fn keep_foreign(&self, rel: &str) -> Result<(), WriteError> {
         let (from, to) = (self.dir.join(rel), self.staging.join(rel));
-        if let Some(parent) = to.parent()
-            && parent != self.staging
-        {
+        if let Some(parent) = to.parent() {
             dirs_below(&self.staging, parent).map_err(io_at(parent))?;
         }
         copy_foreign(&from, &to).map_err(io_at(&from))
@@ -388,7 +386,8 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         None if fs::symlink_metadata(path).is_ok() => return fs::write(path, bytes),
         _ => {}
     }
-    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+    // Through a link, the file it points to is the one replaced.
+    let path = if existing.is_some() {
         fs::canonicalize(path)?
     } else {
         path.to_path_buf()
@@ -412,30 +411,30 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     written
 }
 
-/// `fs::create_dir_all(dir)` for a `dir` below `root`, but never `root`
-/// itself: a staging directory removed meanwhile (by anything but this
+/// `fs::create_dir_all(dir)` for `dir` at or below `root`, but never
+/// `root` itself: a staging directory removed meanwhile (by anything but this
 /// process) fails the render rather than being made again, half-filled.
 fn dirs_below(root: &Path, dir: &Path) -> io::Result<()> {
     if dir == root || !dir.starts_with(root) {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the staging directory was removed",
-        ));
+        return if dir == root && root.is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the staging directory was removed",
+            ))
+        };
     }
-    match fs::create_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+    let made = match fs::create_dir(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             dirs_below(root, dir.parent().unwrap_or(root))?;
-            fs::create_dir(dir).or_else(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
+            fs::create_dir(dir)
         }
-        Err(e) => Err(e),
+        made => made,
+    };
+    match made {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        made => made,
     }
 }
 
