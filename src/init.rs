@@ -94,19 +94,15 @@ impl Options {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut project: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        // One `-` for each run of other characters (`my app` → `my-app`).
-        while project.contains("--") {
-            project = project.replace("--", "-");
+        // Lowercase letters and digits, one `-` for each run of other
+        // characters (`My  App` → `my-app`).
+        let mut project = String::new();
+        for c in name.chars() {
+            if c.is_ascii_alphanumeric() {
+                project.push(c.to_ascii_lowercase());
+            } else if !project.ends_with('-') {
+                project.push('-');
+            }
         }
         project.truncate(40);
         let project = project.trim_matches('-').to_string();

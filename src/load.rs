@@ -147,7 +147,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     let parsed = crate::par::map(&numbered, |&(i, rel)| {
         let text = read_text(&dir.join(rel))?;
         let parsed = parse_prepared(&text, FileId(i));
-        Ok::<_, String>((text, parsed))
+        Ok::<_, Unreadable>((text, parsed))
     });
     drop(numbered);
     let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
@@ -157,8 +157,8 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
             Ok(read) => read,
             Err(e) => {
                 diags.push(
-                    Diagnostic::error(Code::Io, format!("cannot read `{display}`: {e}"))
-                        .help(read_help(&e)),
+                    Diagnostic::error(Code::Io, format!("cannot read `{display}`: {}", e.why))
+                        .help(e.help),
                 );
                 continue;
             }
@@ -228,25 +228,44 @@ fn parse_prepared(text: &str, file: FileId) -> Parsed {
     (root, Prepared { chains })
 }
 
+/// Why [`read_text`] could not read a file, and what to do about it.
+struct Unreadable {
+    why: String,
+    help: &'static str,
+}
+
+impl Unreadable {
+    fn io(e: &std::io::Error) -> Self {
+        Self {
+            why: e.to_string(),
+            help: "check that the file exists, is readable and is UTF-8 text",
+        }
+    }
+
+    fn too_large(len: u64) -> Self {
+        // The help names the limit.
+        const _: () = assert!(MAX_FILE_BYTES == 8 << 20);
+        Self {
+            why: format!("{len} bytes is over the {MAX_FILE_BYTES}-byte limit"),
+            help: "a spec file holds at most 8 MiB: split it into several files",
+        }
+    }
+}
+
 /// A file's text: opened once, its size checked on the open file.
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_text(path: &Path) -> Result<String, Unreadable> {
     use std::io::Read;
-    let file = crate::source::open_regular(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let file = crate::source::open_regular(path).map_err(|e| Unreadable::io(&e))?;
+    let len = file.metadata().map_err(|e| Unreadable::io(&e))?.len();
     if len > MAX_FILE_BYTES {
-        return Err(format!(
-            "{len} bytes is over the {MAX_FILE_BYTES}-byte limit"
-        ));
+        return Err(Unreadable::too_large(len));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Unreadable::io(&e))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "{} bytes is over the {MAX_FILE_BYTES}-byte limit",
-            bytes.len()
-        ));
+        return Err(Unreadable::too_large(bytes.len() as u64));
     }
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
@@ -255,22 +274,11 @@ fn read_text(path: &Path) -> Result<String, String> {
         let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         // The valid part is UTF-8: count its characters for the column.
         let col = std::str::from_utf8(&good[start..]).map_or(0, |l| l.chars().count()) + 1;
-        format!("not UTF-8 text (line {line}, column {col})")
+        Unreadable {
+            why: format!("not UTF-8 text (line {line}, column {col})"),
+            help: "save the file as UTF-8",
+        }
     })
-}
-
-/// What to do about a file [`read_text`] could not read (`why`).
-fn read_help(why: &str) -> String {
-    if why.contains("-byte limit") {
-        format!(
-            "a spec file holds at most {} MiB: split it into several files",
-            MAX_FILE_BYTES >> 20
-        )
-    } else if why.starts_with("not UTF-8") {
-        "save the file as UTF-8".to_string()
-    } else {
-        "check that the file exists, is readable and is UTF-8 text".to_string()
-    }
 }
 
 /// Every `*.yaml` / `*.yml` below `dir`, relative, sorted, hidden entries skipped.
@@ -864,9 +872,12 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
                 loaded.prompt_files.insert(name, id);
             }
             Err(e) => diags.push(
-                Diagnostic::error(Code::Io, format!("cannot read prompt file `{prompt}`: {e}"))
-                    .at(at)
-                    .help(read_help(&e)),
+                Diagnostic::error(
+                    Code::Io,
+                    format!("cannot read prompt file `{prompt}`: {}", e.why),
+                )
+                .at(at)
+                .help(e.help),
             ),
         }
     }
