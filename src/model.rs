@@ -1273,7 +1273,12 @@ impl<'a> Resolver<'a> {
                 let env = templates.get_or_insert_with(prompt_environment);
                 match render_prompt(env, &text, name, a, project, &names, &self.loaded.spec.vars) {
                     Ok(p) => p,
-                    Err((line, message)) => {
+                    Err(PromptError {
+                        code,
+                        line,
+                        message,
+                        help,
+                    }) => {
                         let span = if text_path.is_empty() {
                             text_file.map(|f| Span {
                                 file: f,
@@ -1289,11 +1294,7 @@ impl<'a> Resolver<'a> {
                         } else {
                             self.span(text_file, &text_path)
                         };
-                        self.err(
-                            Diagnostic::error(Code::PromptTemplate, format!("prompt template of `{name}` does not render: {message}"))
-                                .at(span)
-                                .help("prompt templates see `project`, `agent`, `agents` and `vars`; write `{% raw %}…{% endraw %}` around literal `{{`"),
-                        );
+                        self.err(Diagnostic::error(code, message).at(span).help(help));
                         continue;
                     }
                 }
@@ -2652,6 +2653,38 @@ fn prompt_environment() -> minijinja::Environment<'static> {
     env
 }
 
+/// Why a prompt template did not render: the error's code, the template
+/// line it points at, the message and what to do.
+struct PromptError {
+    code: Code,
+    line: Option<usize>,
+    message: String,
+    help: &'static str,
+}
+
+/// Where a prompt renders to: refuses to grow past what one ConfigMap holds,
+/// so a loop that prints without end stops at 1 MiB, not at the machine's
+/// memory.
+struct Capped {
+    bytes: Vec<u8>,
+    full: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > crate::MAX_CONFIG_MAP_BYTES {
+            self.full = true;
+            return Err(std::io::Error::other("prompt too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn render_prompt(
     env: &minijinja::Environment<'_>,
     text: &str,
@@ -2660,7 +2693,7 @@ fn render_prompt(
     project: Option<&crate::model::Project>,
     agents: &[String],
     vars: &BTreeMap<String, serde_json::Value>,
-) -> Result<String, (Option<usize>, String)> {
+) -> Result<String, PromptError> {
     let ctx = minijinja::context! {
         project => project.map(|p| minijinja::context! {
             name => p.name.clone(),
@@ -2679,16 +2712,41 @@ fn render_prompt(
         agents => agents.to_vec(),
         vars => minijinja::Value::from(minijinja::value::Serde(vars)),
     };
-    env.render_str(text, ctx).map_err(|e| {
-        let mut message = match e.detail() {
-            Some(detail) => format!("{}: {detail}", e.kind()),
-            None => e.kind().to_string(),
-        };
-        if let Some(code) = e.range().and_then(|r| text.get(r)) {
-            message.push_str(&format!(" in `{}`", code.trim()));
+    let mut out = Capped {
+        bytes: Vec::with_capacity(text.len() + text.len() / 2),
+        full: false,
+    };
+    let rendered = env
+        .template_from_str(text)
+        .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+    match rendered {
+        // Written from `&str`s only, so always UTF-8.
+        Ok(_) => Ok(String::from_utf8_lossy(&out.bytes).into_owned()),
+        Err(e) if out.full => Err(PromptError {
+            code: Code::ObjectTooLarge,
+            line: e.line(),
+            message: format!(
+                "prompt template of `{name}` renders to more than 1 MiB ({} bytes), more than its ConfigMap can hold",
+                crate::MAX_CONFIG_MAP_BYTES
+            ),
+            help: "bound the loop or repetition (`*`) that writes this much: the prompts share one ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",
+        }),
+        Err(e) => {
+            let mut message = match e.detail() {
+                Some(detail) => format!("{}: {detail}", e.kind()),
+                None => e.kind().to_string(),
+            };
+            if let Some(code) = e.range().and_then(|r| text.get(r)) {
+                message.push_str(&format!(" in `{}`", code.trim()));
+            }
+            Err(PromptError {
+                code: Code::PromptTemplate,
+                line: e.line(),
+                message: format!("prompt template of `{name}` does not render: {message}"),
+                help: "prompt templates see `project`, `agent`, `agents` and `vars`; write `{% raw %}…{% endraw %}` around literal `{{`",
+            })
         }
-        (e.line(), message)
-    })
+    }
 }
 
 #[cfg(test)]

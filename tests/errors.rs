@@ -1207,6 +1207,47 @@ fn e021_prompt_template_error_in_a_file_points_at_its_line() {
 }
 
 #[test]
+fn e032_prompt_template_that_writes_too_much_stops_at_1_mib() {
+    // 20 × 100 kB: the template stops rendering at 1 MiB, so the error names
+    // the prompt, not the ConfigMap it would have overfilled.
+    let out = Outcome::files(&[
+        (
+            "platform.yaml",
+            &edit(
+                MINIMAL,
+                "prompt: You write code.",
+                "promptFile: prompts/author.md\n    template: true",
+            ),
+        ),
+        (
+            "prompts/author.md",
+            "# Author\n{% for i in range(20) %}{{ \"x\" * 100000 }}{% endfor %}\n",
+        ),
+    ]);
+    let short = "pipelines/prompts/author.md:1:1: error[E032]: prompt template of `author` renders \
+                 to more than 1 MiB (1048576 bytes), more than its ConfigMap can hold";
+    out.only(&[short]).has(
+        short,
+        Some(
+            "bound the loop or repetition (`*`) that writes this much: the prompts share one \
+             ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",
+        ),
+    );
+    // Inline, the error points at the prompt. (The loop writes 10 MB; one
+    // that writes 10 GB stops as soon, but would exhaust the machine's
+    // memory were the limit ever lost.)
+    let text = edit(
+        MINIMAL,
+        "prompt: You write code.",
+        "prompt: \"{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}\"\n    template: true",
+    );
+    one(&text).only(&[
+        "pipelines/platform.yaml:24:13: error[E032]: prompt template of `author` renders to more \
+         than 1 MiB (1048576 bytes), more than its ConfigMap can hold",
+    ]);
+}
+
+#[test]
 
 fn e021_message_has_no_internal_location() {
     let text = edit(
