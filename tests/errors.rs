@@ -1179,9 +1179,9 @@ fn e021_prompt_template_error_inline() {
     );
 }
 
-#[test]
-fn e021_prompt_template_error_in_a_file_points_at_its_line() {
-    let out = Outcome::files(&[
+/// The minimal spec with `author`'s prompt in `prompts/author.md`, templated.
+fn templated_prompt_file(prompt: &str) -> Outcome {
+    Outcome::files(&[
         (
             "platform.yaml",
             &edit(
@@ -1190,11 +1190,13 @@ fn e021_prompt_template_error_in_a_file_points_at_its_line() {
                 "promptFile: prompts/author.md\n    template: true",
             ),
         ),
-        (
-            "prompts/author.md",
-            "# Author\n\nYou are {{ agent.name }}.\n{% if %}\n",
-        ),
-    ]);
+        ("prompts/author.md", prompt),
+    ])
+}
+
+#[test]
+fn e021_prompt_template_error_in_a_file_points_at_its_line() {
+    let out = templated_prompt_file("# Author\n\nYou are {{ agent.name }}.\n{% if %}\n");
     assert_eq!(out.codes(), [Code::PromptTemplate]);
     assert!(
         out.shorts[0].starts_with(
@@ -1210,20 +1212,9 @@ fn e021_prompt_template_error_in_a_file_points_at_its_line() {
 fn e032_prompt_template_that_writes_too_much_stops_at_1_mib() {
     // 20 × 100 kB: the template stops rendering at 1 MiB, so the error names
     // the prompt, not the ConfigMap it would have overfilled.
-    let out = Outcome::files(&[
-        (
-            "platform.yaml",
-            &edit(
-                MINIMAL,
-                "prompt: You write code.",
-                "promptFile: prompts/author.md\n    template: true",
-            ),
-        ),
-        (
-            "prompts/author.md",
-            "# Author\n{% for i in range(20) %}{{ \"x\" * 100000 }}{% endfor %}\n",
-        ),
-    ]);
+    let out = templated_prompt_file(
+        "# Author\n{% for i in range(20) %}{{ \"x\" * 100000 }}{% endfor %}\n",
+    );
     let short = "pipelines/prompts/author.md:1:1: error[E032]: prompt template of `author` renders \
                  to more than 1 MiB (1048576 bytes), more than its ConfigMap can hold";
     out.only(&[short]).has(
