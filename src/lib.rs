@@ -29,6 +29,7 @@ pub mod graph;
 pub mod init;
 pub mod load;
 pub mod lower;
+pub mod memory;
 pub mod model;
 pub mod par;
 pub mod play;

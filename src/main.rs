@@ -24,8 +24,14 @@ const OK: u8 = 0;
 const INVALID: u8 = 1;
 const DRIFT: u8 = 2;
 
+/// The system allocator, with a ceiling on what a prompt template may take
+/// while it renders (`memory`).
+#[global_allocator]
+static ALLOCATOR: orchctl::memory::Ceiling = orchctl::memory::Ceiling;
+
 fn main() -> ExitCode {
     grow_heap_in_large_steps();
+    orchctl::memory::on_exhausted(write::abandon_stages);
     // Usage errors exit 1 (invalid input), never 2, which means drift.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

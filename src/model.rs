@@ -306,6 +306,31 @@ impl<'a> Resolver<'a> {
         self.diags.push(d);
     }
 
+    /// Where a prompt template's error points: its line in a prompt file, or
+    /// the inline prompt.
+    fn prompt_span(
+        &self,
+        file: Option<FileId>,
+        path: &[Seg<'_>],
+        line: Option<usize>,
+    ) -> Option<Span> {
+        if !path.is_empty() {
+            return self.span(file, path);
+        }
+        let line = line.unwrap_or(1);
+        file.map(|file| Span {
+            file,
+            line,
+            col: 1,
+            len: self
+                .loaded
+                .sources
+                .line(file, line)
+                .map_or(1, |l| l.chars().count().max(1)),
+            offset: 0,
+        })
+    }
+
     fn span(&self, file: Option<FileId>, path: &[Seg<'_>]) -> Option<Span> {
         self.loaded.span(file, path)
     }
@@ -1271,7 +1296,23 @@ impl<'a> Resolver<'a> {
                 };
             let prompt = if a.template && project.is_some() {
                 let env = templates.get_or_insert_with(prompt_environment);
-                match render_prompt(env, &text, name, a, project, &names, &self.loaded.spec.vars) {
+                // Printed as is if the template takes too much memory: the
+                // process stops inside the allocator (see `memory`).
+                let too_big = Diagnostic::error(
+                    Code::ObjectTooLarge,
+                    format!(
+                        "prompt template of `{name}` needs more than {} MiB of memory to render",
+                        crate::memory::PROMPT_BYTES >> 20
+                    ),
+                )
+                .at(self.prompt_span(text_file, &text_path, None))
+                .help("a repetition (`*`), a join or a `~` here builds a huge value: a prompt is at most 1 MiB of text")
+                .render(&self.loaded.sources, false)
+                    + "\nerror: 1 error\n";
+                let rendered = crate::memory::within(crate::memory::PROMPT_BYTES, &too_big, || {
+                    render_prompt(env, &text, name, a, project, &names, &self.loaded.spec.vars)
+                });
+                match rendered {
                     Ok(p) => p,
                     Err(PromptError {
                         code,
@@ -1279,21 +1320,7 @@ impl<'a> Resolver<'a> {
                         message,
                         help,
                     }) => {
-                        let span = if text_path.is_empty() {
-                            text_file.map(|f| Span {
-                                file: f,
-                                line: line.unwrap_or(1),
-                                col: 1,
-                                len: self
-                                    .loaded
-                                    .sources
-                                    .line(f, line.unwrap_or(1))
-                                    .map_or(1, |l| l.chars().count().max(1)),
-                                offset: 0,
-                            })
-                        } else {
-                            self.span(text_file, &text_path)
-                        };
+                        let span = self.prompt_span(text_file, &text_path, line);
                         self.err(Diagnostic::error(code, message).at(span).help(help));
                         continue;
                     }

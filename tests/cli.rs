@@ -564,6 +564,46 @@ fn invalid_input_exits_1_and_leaves_the_tree_untouched() {
 }
 
 #[test]
+fn a_prompt_template_that_builds_a_huge_value_stops_at_its_memory_ceiling() {
+    // Doubling 1 MB eight times builds 256 MB without writing a byte of it;
+    // past 64 MiB the render stops with an error, before any output: over
+    // the tree there, and into a new directory.
+    let t = Test::new();
+    t.arg("render").run().status(0);
+    let before = t.tree("generated");
+    let doublings = "{% set a = a ~ a %}".repeat(8);
+    t.write(
+        "pipelines/prompts/rex-author.md",
+        format!("You are {{{{ agent.name }}}}.\n{{% set a = \"x\" * 1000000 %}}{doublings}{{{{ a | length }}}}\n"),
+    );
+    let expected = "error[E032]: prompt template of `rex-author` needs more than 64 MiB of memory to render\n \
+             --> pipelines/prompts/rex-author.md:1:1\n  \
+             |\n\
+             1 | You are {{ agent.name }}.\n  \
+             | ^^^^^^^^^^^^^^^^^^^^^^^^^\n  \
+             = help: a repetition (`*`), a join or a `~` here builds a huge value: a prompt is at \
+             most 1 MiB of text\n\
+             \n\
+             error: 1 error\n";
+    for args in [&["render"][..], &["render", "--check"]] {
+        t.args(args.iter().copied())
+            .run()
+            .status(1)
+            .stdout_is_empty()
+            .stderr_is(expected);
+        assert_eq!(t.tree("generated"), before);
+    }
+    std::fs::remove_dir_all(t.join("generated")).unwrap();
+    t.arg("render")
+        .run()
+        .status(1)
+        .stdout_is_empty()
+        .stderr_is(expected);
+    assert!(!t.exists("generated"));
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+#[test]
 fn an_unknown_section_is_reported_with_its_location_and_a_suggestion() {
     let t = Test::new();
     t.arg("render").run().status(0);
