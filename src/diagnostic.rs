@@ -550,6 +550,39 @@ impl Diagnostics {
     pub fn errors(&self) -> usize {
         self.0.iter().filter(|d| d.is_error()).count()
     }
+
+    /// Every diagnostic rendered, each followed by a blank line, then
+    /// `error: 2 errors, 1 warning` if there are errors.
+    #[must_use]
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let mut out = String::new();
+        for d in &self.0 {
+            let _ = writeln!(out, "{}", d.render(sources, color));
+        }
+        let errors = self.errors();
+        let warnings = self.0.len() - errors;
+        if errors > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {errors} error{}{}",
+                if color {
+                    "\x1b[1;31merror\x1b[0m"
+                } else {
+                    "error"
+                },
+                if errors == 1 { "" } else { "s" },
+                if warnings > 0 {
+                    format!(
+                        ", {warnings} warning{}",
+                        if warnings == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! # let _ = loaded;
 //! ```
 
+pub mod abort;
 pub mod apps;
 pub mod argo;
 pub mod argo_cd;

@@ -31,7 +31,6 @@ static ALLOCATOR: orchctl::memory::Ceiling = orchctl::memory::Ceiling;
 
 fn main() -> ExitCode {
     grow_heap_in_large_steps();
-    orchctl::memory::on_exhausted(write::abandon_stages);
     // Usage errors exit 1 (invalid input), never 2, which means drift.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -48,6 +47,7 @@ fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     } && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    orchctl::memory::set_color(color);
     let ui = Ui { color };
     let code = match cli.command {
         Command::Render(args) => render(&ui, &args),
@@ -69,32 +69,9 @@ struct Ui {
 
 impl Ui {
     fn diagnostics(&self, sources: &Sources, diags: &Diagnostics) {
-        let mut err = std::io::stderr().lock();
-        for d in &diags.0 {
-            let _ = writeln!(err, "{}", d.render(sources, self.color));
-        }
-        let errors = diags.errors();
-        let warnings = diags.0.len() - errors;
-        if errors > 0 {
-            let _ = writeln!(
-                err,
-                "{}: {errors} error{}{}",
-                if self.color {
-                    "\x1b[1;31merror\x1b[0m"
-                } else {
-                    "error"
-                },
-                if errors == 1 { "" } else { "s" },
-                if warnings > 0 {
-                    format!(
-                        ", {warnings} warning{}",
-                        if warnings == 1 { "" } else { "s" }
-                    )
-                } else {
-                    String::new()
-                }
-            );
-        }
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(diags.render(sources, self.color).as_bytes());
     }
 
     /// Compile a pipelines directory; on errors, print them and give the exit code.
@@ -841,6 +818,9 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
     // Originals of the files changed, to restore if anything fails; each
     // file is replaced whole, so a failed write leaves it as it was.
     let mut originals: Vec<(std::path::PathBuf, String)> = Vec::new();
+    // The same, should the process have to exit at once (a prompt template
+    // over its memory or time ceiling, during the render).
+    let mut undos = Vec::new();
     let restore = |originals: &[(std::path::PathBuf, String)]| {
         for (path, text) in originals.iter().rev() {
             let _ = write::replace_file(path, text.as_bytes());
@@ -883,6 +863,18 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
             restore(&originals);
             return INVALID;
         }
+        if undos.is_empty() {
+            // Runs after the files are put back (undos run latest first).
+            undos.push(orchctl::abort::on_abort(|| {
+                eprintln!("the spec files were restored");
+            }));
+        }
+        undos.push(orchctl::abort::on_abort({
+            let (path, before) = (path.clone(), before.clone());
+            move || {
+                let _ = write::replace_file(&path, before.as_bytes());
+            }
+        }));
         originals.push((path, before));
         changed += 1;
         notes.push(format!(
@@ -1118,9 +1110,7 @@ fn diff_cmd(ui: &Ui, args: &DiffArgs) -> u8 {
             revision,
         }) => {
             ui.diagnostics(&sources, &diagnostics);
-            ui.note(&format!(
-                "the spec at {revision} does not compile, so there is nothing to compare with\n  = help: compare with another revision: --base REV"
-            ));
+            ui.note(&diff::base_fails(&revision));
             return INVALID;
         }
     };

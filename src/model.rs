@@ -1225,6 +1225,10 @@ impl<'a> Resolver<'a> {
         let names: Vec<String> = self.loaded.spec.agents.keys().cloned().collect();
         // One template environment for every templated prompt, made at the first.
         let mut templates = None;
+        // What the templates may still write: together, no more than the
+        // one ConfigMap all the prompts go in holds. (The ConfigMap's own
+        // check, later, counts the other prompts too.)
+        let mut room = crate::MAX_CONFIG_MAP_BYTES;
         for (name, a) in &self.loaded.spec.agents {
             let file = self.loaded.origins.agents.get(name).copied();
             let base = [Seg::Key("agents"), Seg::Key(name)];
@@ -1296,24 +1300,53 @@ impl<'a> Resolver<'a> {
                 };
             let prompt = if a.template && project.is_some() {
                 let env = templates.get_or_insert_with(prompt_environment);
-                // Printed as is if the template takes too much memory: the
-                // process stops inside the allocator (see `memory`).
-                let too_big = Diagnostic::error(
-                    Code::ObjectTooLarge,
-                    format!(
-                        "prompt template of `{name}` needs more than {} MiB of memory to render",
-                        crate::memory::PROMPT_BYTES >> 20
-                    ),
-                )
-                .at(self.prompt_span(text_file, &text_path, None))
-                .help("a repetition (`*`), a join or a `~` here builds a huge value: a prompt is at most 1 MiB of text")
-                .render(&self.loaded.sources, false)
-                    + "\nerror: 1 error\n";
-                let rendered = crate::memory::within(crate::memory::PROMPT_BYTES, &too_big, || {
-                    render_prompt(env, &text, name, a, project, &names, &self.loaded.spec.vars)
-                });
+                // The error if the template goes over a ceiling, with those
+                // found before it: the process stops there (see `memory`).
+                let this = &*self;
+                let describe = |what: crate::memory::Exceeded| {
+                    let (message, help) = match what {
+                        crate::memory::Exceeded::Memory => (
+                            format!(
+                                "prompt template of `{name}` needs more than {} MiB of memory to render",
+                                crate::memory::PROMPT_BYTES >> 20
+                            ),
+                            "a repetition (`*`), a join or a `~` in this template builds a huge value; a prompt is at most 1 MiB of text",
+                        ),
+                        crate::memory::Exceeded::Time => (
+                            format!(
+                                "prompt template of `{name}` takes more than {} s to render",
+                                crate::memory::PROMPT_TIME.as_secs()
+                            ),
+                            "an operation in this template works through huge values (`in`, `sort`, a comparison over a repetition); a prompt is at most 1 MiB of text",
+                        ),
+                    };
+                    let mut found = this.diags.clone();
+                    found.push(
+                        Diagnostic::error(Code::ObjectTooLarge, message)
+                            .at(this.prompt_span(text_file, &text_path, None))
+                            .help(help),
+                    );
+                    found.render(&this.loaded.sources, crate::memory::color())
+                };
+                let rendered = crate::memory::within(
+                    crate::memory::PROMPT_BYTES,
+                    crate::memory::PROMPT_TIME,
+                    &describe,
+                    || {
+                        let scope = PromptScope {
+                            env,
+                            project,
+                            agents: &names,
+                            vars: &this.loaded.spec.vars,
+                        };
+                        render_prompt(&scope, &text, name, a, room)
+                    },
+                );
                 match rendered {
-                    Ok(p) => p,
+                    Ok(p) => {
+                        room -= p.len();
+                        p
+                    }
                     Err(PromptError {
                         code,
                         line,
@@ -2689,17 +2722,18 @@ struct PromptError {
     help: &'static str,
 }
 
-/// Where a prompt renders to: refuses to grow past what one ConfigMap holds,
-/// so a loop that prints without end stops at 1 MiB, not at the machine's
-/// memory.
+/// Where a prompt renders to: refuses to grow past what is left of the one
+/// ConfigMap the prompts share, so a loop that prints without end stops at
+/// 1 MiB, not at the machine's memory.
 struct Capped {
     bytes: Vec<u8>,
+    room: usize,
     full: bool,
 }
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > crate::MAX_CONFIG_MAP_BYTES {
+        if self.bytes.len() + buf.len() > self.room {
             self.full = true;
             return Err(std::io::Error::other("prompt too large"));
         }
@@ -2712,15 +2746,29 @@ impl std::io::Write for Capped {
     }
 }
 
+/// What prompt templates render in and over.
+struct PromptScope<'a> {
+    env: &'a minijinja::Environment<'a>,
+    project: Option<&'a crate::model::Project>,
+    agents: &'a [String],
+    vars: &'a BTreeMap<String, serde_json::Value>,
+}
+
+/// Render `text`, the prompt template of agent `name`, into at most `room`
+/// bytes.
 fn render_prompt(
-    env: &minijinja::Environment<'_>,
+    scope: &PromptScope<'_>,
     text: &str,
     name: &str,
     agent: &spec::Agent,
-    project: Option<&crate::model::Project>,
-    agents: &[String],
-    vars: &BTreeMap<String, serde_json::Value>,
+    room: usize,
 ) -> Result<String, PromptError> {
+    let PromptScope {
+        env,
+        project,
+        agents,
+        vars,
+    } = *scope;
     let ctx = minijinja::context! {
         project => project.map(|p| minijinja::context! {
             name => p.name.clone(),
@@ -2740,7 +2788,8 @@ fn render_prompt(
         vars => minijinja::Value::from(minijinja::value::Serde(vars)),
     };
     let mut out = Capped {
-        bytes: Vec::with_capacity(text.len() + text.len() / 2),
+        bytes: Vec::with_capacity((text.len() + text.len() / 2).min(room)),
+        room,
         full: false,
     };
     let rendered = env
@@ -2752,10 +2801,16 @@ fn render_prompt(
         Err(e) if out.full => Err(PromptError {
             code: Code::ObjectTooLarge,
             line: e.line(),
-            message: format!(
-                "prompt template of `{name}` renders to more than 1 MiB ({} bytes), more than its ConfigMap can hold",
-                crate::MAX_CONFIG_MAP_BYTES
-            ),
+            message: if room == crate::MAX_CONFIG_MAP_BYTES {
+                format!(
+                    "prompt template of `{name}` renders to more than 1 MiB ({room} bytes), more than its ConfigMap can hold"
+                )
+            } else {
+                format!(
+                    "prompt templates up to `{name}` render to more than 1 MiB ({} bytes) together, more than their ConfigMap can hold",
+                    crate::MAX_CONFIG_MAP_BYTES
+                )
+            },
             help: "bound the loop or repetition (`*`) that writes this much: the prompts share one ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",
         }),
         Err(e) => {

@@ -189,24 +189,6 @@ fn through_link(dir: &Path) -> Result<PathBuf, WriteError> {
     }
 }
 
-/// The staging directories of this process's unfinished stages.
-static STAGES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn stages() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    STAGES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Remove the staging directories of unfinished stages, for a process that
-/// exits at once, without dropping them (a prompt template over its memory
-/// ceiling: `memory`).
-pub fn abandon_stages() {
-    for staging in stages().drain(..) {
-        let _ = fs::remove_dir_all(staging);
-    }
-}
-
 /// A new tree written file by file while the spec compiles, for an output
 /// directory that holds no files yet: with nothing to compare and nothing to
 /// keep, each file can go to disk as soon as it is made. The files land in a
@@ -227,6 +209,8 @@ pub struct Stage {
     /// The first write that failed; later writes are skipped.
     error: Mutex<Option<WriteError>>,
     finished: bool,
+    /// Removes the staging directory if the process has to exit at once.
+    _undo: crate::abort::Undo,
 }
 
 impl Stage {
@@ -258,8 +242,13 @@ impl Stage {
             fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-        stages().push(staging.clone());
         keep_mode(&staging, &dir);
+        let undo = {
+            let staging = staging.clone();
+            crate::abort::on_abort(move || {
+                let _ = fs::remove_dir_all(staging);
+            })
+        };
         Ok(Self {
             dir,
             staging,
@@ -270,6 +259,7 @@ impl Stage {
             started: AtomicUsize::new(0),
             error: Mutex::new(None),
             finished: false,
+            _undo: undo,
         })
     }
 
@@ -374,7 +364,6 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
-        stages().retain(|s| *s != self.staging);
         if !self.finished {
             let _ = fs::remove_dir_all(&self.staging);
         }

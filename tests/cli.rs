@@ -571,18 +571,14 @@ fn a_prompt_template_that_builds_a_huge_value_stops_at_its_memory_ceiling() {
     let t = Test::new();
     t.arg("render").run().status(0);
     let before = t.tree("generated");
-    let doublings = "{% set a = a ~ a %}".repeat(8);
-    t.write(
-        "pipelines/prompts/rex-author.md",
-        format!("You are {{{{ agent.name }}}}.\n{{% set a = \"x\" * 1000000 %}}{doublings}{{{{ a | length }}}}\n"),
-    );
+    t.write("pipelines/prompts/rex-author.md", common::doubling_prompt());
     let expected = "error[E032]: prompt template of `rex-author` needs more than 64 MiB of memory to render\n \
              --> pipelines/prompts/rex-author.md:1:1\n  \
              |\n\
              1 | You are {{ agent.name }}.\n  \
              | ^^^^^^^^^^^^^^^^^^^^^^^^^\n  \
-             = help: a repetition (`*`), a join or a `~` here builds a huge value: a prompt is at \
-             most 1 MiB of text\n\
+             = help: a repetition (`*`), a join or a `~` in this template builds a huge value; a \
+             prompt is at most 1 MiB of text\n\
              \n\
              error: 1 error\n";
     for args in [&["render"][..], &["render", "--check"]] {
@@ -599,6 +595,53 @@ fn a_prompt_template_that_builds_a_huge_value_stops_at_its_memory_ceiling() {
         .status(1)
         .stdout_is_empty()
         .stderr_is(expected);
+    assert!(!t.exists("generated"));
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+#[test]
+fn a_prompt_template_that_works_for_ever_stops_at_its_time_ceiling() {
+    // One `in` over 100,000 repetitions of a 10 MB string compares a
+    // terabyte: one instruction of fuel, hours of work, little memory. After
+    // 10 s the render stops, with the error found before it.
+    let t = Test::new();
+    t.edit(
+        "pipelines/agents.yaml",
+        "    promptFile: prompts/ci-remediator.md\n",
+        "    promptFile: prompts/ci-remediator.md\n    template: true\n",
+    );
+    t.write("pipelines/prompts/ci-remediator.md", "Fix {{ nope }}.\n");
+    t.write(
+        "pipelines/prompts/rex-author.md",
+        "You are {{ agent.name }}.\n{% set a = \"x\" * 10000000 %}{% set b = \"x\" * 9999999 ~ \"y\" %}\
+         {% for i in range(100) %}{% if b in [a] * 100000 %}{% endif %}{% endfor %}\n",
+    );
+    let started = std::time::Instant::now();
+    t.arg("render").run().status(1).stdout_is_empty().stderr_is(
+        "error[E021]: prompt template of `ci-remediator` does not render: undefined value: \
+             `nope` is undefined in `nope`\n \
+             --> pipelines/prompts/ci-remediator.md:1:1\n  \
+             |\n\
+             1 | Fix {{ nope }}.\n  \
+             | ^^^^^^^^^^^^^^^\n  \
+             = help: prompt templates see `project`, `agent`, `agents` and `vars`; write `{% raw \
+             %}…{% endraw %}` around literal `{{`\n\
+             \n\
+             error[E032]: prompt template of `rex-author` takes more than 10 s to render\n \
+             --> pipelines/prompts/rex-author.md:1:1\n  \
+             |\n\
+             1 | You are {{ agent.name }}.\n  \
+             | ^^^^^^^^^^^^^^^^^^^^^^^^^\n  \
+             = help: an operation in this template works through huge values (`in`, `sort`, a \
+             comparison over a repetition); a prompt is at most 1 MiB of text\n\
+             \n\
+             error: 2 errors\n",
+    );
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "stopped after {took:?}"
+    );
     assert!(!t.exists("generated"));
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }

@@ -310,6 +310,49 @@ fn a_base_without_the_spec_adds_everything() {
     assert_eq!(json["summary"]["changed"], 0);
 }
 
+/// A base revision whose prompt template goes over its memory ceiling: the
+/// process exits from inside the template, yet names the revision's file,
+/// says why there is no diff and removes its checkout of the revision.
+#[test]
+fn a_base_over_a_prompt_ceiling_is_named_and_its_checkout_removed() {
+    let repo = Repo::new();
+    let prompt = repo.path().join("pipelines/prompts/rex-author.md");
+    let good = std::fs::read_to_string(&prompt).unwrap();
+    std::fs::write(&prompt, common::doubling_prompt()).unwrap();
+    let base = repo.commit("a prompt that builds 256 MB");
+    std::fs::write(&prompt, good).unwrap();
+    repo.commit("fixed");
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orchctl"))
+        .args(["diff", "--base", "HEAD~1"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", scratch.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let short = &base[..7];
+    assert!(
+        stderr.starts_with(&format!(
+            "error[E032]: prompt template of `rex-author` needs more than 64 MiB of memory to \
+             render\n --> pipelines@{short}/prompts/rex-author.md:1:1\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "error: 1 error\nthe spec at {short} does not compile, so there is nothing to compare \
+             with\n  = help: compare with another revision: --base REV\n"
+        )),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn outside_a_repository_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -1239,6 +1239,25 @@ fn e032_prompt_template_that_writes_too_much_stops_at_1_mib() {
 }
 
 #[test]
+fn e032_prompt_templates_share_one_config_map() {
+    // 600 kB each: the first fits, the second only in part.
+    let prompt = "\"{% for i in range(6) %}{{ 'x' * 100000 }}{% endfor %}\"\n    template: true";
+    let text = edit(
+        MINIMAL,
+        "  author:\n    prompt: You write code.",
+        &format!(
+            "  author:\n    prompt: {prompt}\n    model: m\n  reviewer:\n    prompt: {prompt}"
+        ),
+    );
+    let out = one(&text);
+    out.only(&[&format!(
+        "pipelines/platform.yaml:{}:13: error[E032]: prompt templates up to `reviewer` render to \
+         more than 1 MiB (1048576 bytes) together, more than their ConfigMap can hold",
+        text.lines().position(|l| l == "  reviewer:").unwrap() + 2
+    )]);
+}
+
+#[test]
 
 fn e021_message_has_no_internal_location() {
     let text = edit(

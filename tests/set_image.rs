@@ -235,6 +235,39 @@ fn errors_change_nothing() {
     assert_eq!(platform(dir.path()), spec);
 }
 
+/// A render that stops at a prompt template's memory ceiling (the process
+/// exits at once, from inside the allocator) still puts the spec back.
+#[test]
+fn a_prompt_template_over_its_ceiling_leaves_the_spec_as_it_was() {
+    let dir = setup();
+    let prompt = dir.path().join("pipelines/prompts/rex-author.md");
+    std::fs::write(&prompt, common::doubling_prompt()).unwrap();
+    let spec = platform(dir.path());
+    let before = agent_step(dir.path());
+    let (code, stdout, stderr) = run(dir.path(), &["set-image", "agent=sha-1"]);
+    assert_eq!(code, 1, "{stderr}");
+    let (said, error) = stderr.split_once('\n').unwrap();
+    assert_eq!(
+        said,
+        "agent: ghcr.io/5dlabs/agent:sha-3f9c2ab1 → ghcr.io/5dlabs/agent:sha-1 \
+         (pipelines/platform.yaml:19)"
+    );
+    assert!(
+        error.starts_with(
+            "error[E032]: prompt template of `rex-author` needs more than 64 MiB of memory to \
+             render\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        error.ends_with("\nerror: 1 error\nthe spec files were restored\n"),
+        "{stderr}"
+    );
+    assert_eq!(stdout, "");
+    assert_eq!(platform(dir.path()), spec);
+    assert_eq!(agent_step(dir.path()), before);
+}
+
 /// The spec file is replaced whole: its permissions stay, a symlink to it
 /// stays a symlink, and no temporary file is left beside it.
 #[cfg(unix)]

@@ -196,7 +196,11 @@ pub fn checkout_dir(
 }
 
 /// A scratch directory removed when dropped.
-pub struct ScratchDir(PathBuf);
+pub struct ScratchDir {
+    path: PathBuf,
+    /// Removes the directory if the process has to exit at once.
+    _undo: crate::abort::Undo,
+}
 
 impl ScratchDir {
     /// A new empty directory under the system's temporary directory.
@@ -214,7 +218,18 @@ impl ScratchDir {
                 std::process::id()
             ));
             match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok(Self(dir)),
+                Ok(()) => {
+                    let undo = {
+                        let dir = dir.clone();
+                        crate::abort::on_abort(move || {
+                            let _ = std::fs::remove_dir_all(dir);
+                        })
+                    };
+                    return Ok(Self {
+                        path: dir,
+                        _undo: undo,
+                    });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     return Err(Diagnostic::error(
@@ -235,12 +250,12 @@ impl ScratchDir {
 
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

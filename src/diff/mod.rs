@@ -101,8 +101,25 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
             },
         ));
     }
-    let (loaded, result) = crate::compile_dir(scratch.path());
-    match result {
+    // Said after the error if a prompt template at the revision goes over
+    // its ceiling (the process exits from inside the template).
+    let _note = crate::abort::on_abort({
+        let short = short.clone();
+        move || eprintln!("{}", base_fails(&short))
+    });
+    // Named as the revision's files from the start, so that an error (or
+    // the error printed at a prompt template's ceiling) shows where it is.
+    let (mut loaded, diags) = crate::load::load_dir(scratch.path());
+    let mut sources = Sources::new();
+    for (id, file) in loaded.sources.iter() {
+        sources.add(
+            format!("{label}@{short}/{}", loaded.sources.relative(id)),
+            file.relative.clone(),
+            file.text.clone(),
+        );
+    }
+    loaded.sources = sources;
+    match crate::with_load_diagnostics(diags, crate::compile(&loaded), |c| &mut c.warnings) {
         Ok(compiled) => Ok((
             revision,
             Side {
@@ -112,22 +129,20 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
                 revision: Some(short),
             },
         )),
-        Err(diagnostics) => {
-            let mut sources = Sources::new();
-            for (id, file) in loaded.sources.iter() {
-                sources.add(
-                    format!("{label}@{short}/{}", loaded.sources.relative(id)),
-                    file.relative.clone(),
-                    file.text.clone(),
-                );
-            }
-            Err(Failure::Spec {
-                sources,
-                diagnostics,
-                revision: short,
-            })
-        }
+        Err(diagnostics) => Err(Failure::Spec {
+            sources: loaded.sources,
+            diagnostics,
+            revision: short,
+        }),
     }
+}
+
+/// What is said after the errors of a base revision that does not compile.
+#[must_use]
+pub fn base_fails(revision: &str) -> String {
+    format!(
+        "the spec at {revision} does not compile, so there is nothing to compare with\n  = help: compare with another revision: --base REV"
+    )
 }
 
 /// `path` relative to `repo`, `/`-separated (empty for the root itself).

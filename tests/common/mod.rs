@@ -163,3 +163,12 @@ pub fn orchctl(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// A prompt template that writes little but builds 256 MB, doubling 1 MB
+/// eight times: over the 64 MiB a template may allocate.
+pub fn doubling_prompt() -> String {
+    format!(
+        "You are {{{{ agent.name }}}}.\n{{% set a = \"x\" * 1000000 %}}{}{{{{ a | length }}}}\n",
+        "{% set a = a ~ a %}".repeat(8)
+    )
+}
