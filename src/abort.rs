@@ -32,11 +32,12 @@ impl Registry {
         self.pending().retain(|(i, _)| *i != id);
     }
 
-    /// Run the pending undos, the latest first.
+    /// Run the pending undos, the latest first; one that panics does not
+    /// keep the others from running.
     fn undo_all(&self) {
         let actions = std::mem::take(&mut *self.pending());
         for (_, action) in actions.into_iter().rev() {
-            action();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(action));
         }
     }
 }
@@ -72,7 +73,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn pending_undos_run_latest_first_and_removed_ones_never() {
+    fn pending_undos_run_latest_first_past_a_panic_and_removed_ones_never() {
         let registry = Registry::new();
         let log = Arc::new(Mutex::new(Vec::new()));
         let push = |n: u32| -> Action {
@@ -83,6 +84,7 @@ mod tests {
         let two = registry.add(push(2));
         let three = registry.add(push(3));
         assert!(one < two && two < three);
+        registry.add(Box::new(|| panic!("an undo that fails")));
         registry.remove(two);
         registry.undo_all();
         assert_eq!(*log.lock().unwrap(), [3, 1]);

@@ -60,6 +60,10 @@ pub struct Loaded {
     /// section that did not deserialize). Checks that would only repeat the
     /// consequences of those errors are skipped.
     pub failed: bool,
+    /// What loading reported (also returned beside the `Loaded`): printed
+    /// before the error at a prompt template's ceiling, which ends the
+    /// process before the usual report.
+    pub found: Diagnostics,
     /// Parsed trees, shared (never cloned) by every stage that needs a span.
     trees: BTreeMap<FileId, std::sync::Arc<Node>>,
 }
@@ -134,6 +138,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
         Err(d) => {
             diags.push(d);
             loaded.failed = true;
+            loaded.found = diags.clone();
             return (loaded, diags);
         }
     };
@@ -185,6 +190,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     }
     load_prompts(&mut loaded, dir, &mut diags);
     loaded.failed = diags.has_errors();
+    loaded.found = diags.clone();
     (loaded, diags)
 }
 
@@ -212,6 +218,7 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
         Err(d) => diags.push(d),
     }
     loaded.failed = diags.has_errors();
+    loaded.found = diags.clone();
     (loaded, diags)
 }
 

@@ -6,24 +6,30 @@
 //! large values can run for hours within minijinja's fuel (which counts
 //! instructions, not their work). The `orchctl` executable allocates through
 //! [`Ceiling`]: while [`within`] runs on a thread, what that thread allocates
-//! beyond what it frees is counted, and a watchdog thread keeps the time.
-//! Past either limit the process prints the error `within` was given (with
-//! the errors found before it), undoes what is pending ([`crate::abort`]) and
-//! exits with status 1 at once: an allocator can neither fail softly (a null
-//! pointer aborts the process) nor unwind.
+//! beyond what it frees is counted, and a CPU-time timer (`ITIMER_VIRTUAL`,
+//! Linux) keeps the time. Past either limit the process prints the error
+//! `within` was given (with the errors found before it), undoes what is
+//! pending ([`crate::abort`]) and exits with status 1 at once: an allocator can
+//! neither fail softly (a null pointer aborts the process) nor unwind.
+//!
+//! The timer's signal interrupts the template wherever it is. If that is
+//! inside the system allocator, the exit waits until the allocator returns
+//! (the allocator is not reentrant); anywhere else the handler exits itself.
+//! A template runs only minijinja's code over the model, which it reads and
+//! never changes, and holds no lock the exit needs.
 //!
 //! Without [`Ceiling`] as the global allocator (the library's tests, the
-//! fuzz target), [`within`] only runs its closure.
+//! fuzz target), [`within`] only runs its closure. `within` is meant for one
+//! thread at a time (the timer is the process's).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering, compiler_fence};
+use std::time::Duration;
 
 /// What one prompt template may allocate while it renders.
 pub const PROMPT_BYTES: usize = 64 << 20;
-/// How long one prompt template may take to render.
+/// How much CPU time one prompt template may take to render.
 pub const PROMPT_TIME: Duration = Duration::from_secs(10);
 
 /// Which ceiling a template went over.
@@ -52,28 +58,15 @@ thread_local! {
     static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
     /// What [`within`] was given to describe the error, while it runs.
     static DESCRIBE: Cell<Option<DescribePtr>> = const { Cell::new(None) };
+    /// Whether this thread is inside the system allocator (while armed).
+    static IN_SYSTEM: Cell<bool> = const { Cell::new(false) };
+    /// Whether the time ran out while this thread was inside the system
+    /// allocator: the exit happens as it returns.
+    static TIMED_OUT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The template the watchdog times: one at a time (prompts render on one
-/// thread).
-struct Watch {
-    deadline: Instant,
-    describe: DescribePtr,
-}
-
-// SAFETY: the closure behind `describe` is `Sync`, and `within` does not
-// return (so it stays alive) until it has removed the watch, under the lock
-// the watchdog holds while it calls the closure.
-unsafe impl Send for Watch {}
-
-static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
-static WAKE: Condvar = Condvar::new();
-/// Whether the watchdog thread runs, and whether it waits with no deadline.
-static WATCHDOG: Mutex<Option<bool>> = Mutex::new(None);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// The thread being timed (its Linux thread id), 0 if none.
+static TIMED: AtomicI32 = AtomicI32::new(0);
 
 /// Print the error at a ceiling in colour, or not (as the command line says).
 pub fn set_color(on: bool) {
@@ -102,21 +95,21 @@ unsafe impl GlobalAlloc for Ceiling {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         charge(layout.size());
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
+        system(|| unsafe { System.alloc(layout) })
     }
 
     #[inline(never)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         charge(layout.size());
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
+        system(|| unsafe { System.alloc_zeroed(layout) })
     }
 
     #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         refund(layout.size());
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
+        system(|| unsafe { System.dealloc(ptr, layout) });
     }
 
     #[inline(never)]
@@ -127,7 +120,7 @@ unsafe impl GlobalAlloc for Ceiling {
             refund(layout.size() - new_size);
         }
         // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        system(|| unsafe { System.realloc(ptr, layout, new_size) })
     }
 }
 
@@ -153,6 +146,33 @@ fn charge(bytes: usize) {
     LEFT.set(left - bytes);
 }
 
+/// Runs a call into the system allocator; while armed, marked as such for
+/// the timer's signal, and followed by the exit if the time ran out inside.
+#[inline]
+fn system<T>(call: impl FnOnce() -> T) -> T {
+    if ARMED.load(Ordering::Relaxed) == 0 {
+        return call();
+    }
+    IN_SYSTEM.set(true);
+    compiler_fence(Ordering::SeqCst);
+    let out = call();
+    compiler_fence(Ordering::SeqCst);
+    IN_SYSTEM.set(false);
+    if TIMED_OUT.get() {
+        out_of_time();
+    }
+    out
+}
+
+#[cold]
+fn out_of_time() {
+    TIMED_OUT.set(false);
+    LEFT.set(usize::MAX);
+    if let Some(describe) = DESCRIBE.get() {
+        exit_over(describe, Exceeded::Time);
+    }
+}
+
 #[inline]
 fn refund(bytes: usize) {
     if ARMED.load(Ordering::Relaxed) == 0 {
@@ -167,18 +187,18 @@ fn refund(bytes: usize) {
 }
 
 /// Prints the error, undoes what is pending and exits with status 1. Only
-/// the first caller gets past `EXITING`; a second (the other ceiling, at the
-/// same moment) waits for the first to end the process.
+/// the first caller gets past `EXITING`; another thread arriving meanwhile
+/// waits for the first to end the process.
 #[cold]
 fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
+    timer::set(Duration::ZERO);
     if EXITING.swap(true, Ordering::SeqCst) {
         loop {
             std::thread::park();
         }
     }
-    // SAFETY: `describe` is alive: for a memory trip this thread is inside
-    // `within`; for a time trip the watchdog holds the lock that keeps
-    // `within` from returning. A panic must not unwind out of the allocator.
+    // SAFETY: `describe` is alive: this thread is inside `within`. A panic
+    // must not unwind out of the allocator or the signal handler.
     let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
         (*describe)(what)
     }))
@@ -193,61 +213,102 @@ fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
         rest = &rest[n.unsigned_abs()..];
     }
     // After the error: an undo may say what it did.
-    let _ = std::panic::catch_unwind(crate::abort::undo_all);
+    crate::abort::undo_all();
     // SAFETY: ends the process at once, without destructors or exit handlers:
-    // a thread is in the middle of a template, perhaps inside the allocator.
+    // this thread is in the middle of a template.
     unsafe { libc::_exit(1) }
 }
 
-/// Times the template in [`WATCH`], from a thread of its own.
-fn watchdog() {
-    let mut watch = lock(&WATCH);
-    loop {
-        let next = watch.as_ref().map(|w| (w.deadline, w.describe));
-        match next {
-            None => {
-                *lock(&WATCHDOG) = Some(true);
-                watch = WAKE.wait(watch).unwrap_or_else(PoisonError::into_inner);
+/// The CPU-time timer and its signal (Linux; elsewhere templates have no
+/// time limit).
+#[cfg(target_os = "linux")]
+mod timer {
+    use super::{DESCRIBE, EXITING, Exceeded, IN_SYSTEM, LEFT, TIMED, TIMED_OUT, exit_over};
+    use std::sync::Once;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    static HANDLER: Once = Once::new();
+
+    /// This thread's id.
+    pub(super) fn thread() -> i32 {
+        // SAFETY: no arguments, no memory.
+        unsafe { libc::gettid() }
+    }
+
+    /// Sets the timer to `after` of CPU time (zero: off); returns what was
+    /// left of it.
+    pub(super) fn set(after: Duration) -> Duration {
+        HANDLER.call_once(|| {
+            // SAFETY: a zeroed `sigaction` is valid; the handler is an
+            // `extern "C" fn(c_int)`, as `sa_sigaction` without SA_SIGINFO.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&raw mut action.sa_mask);
+                libc::sigaction(libc::SIGVTALRM, &raw const action, std::ptr::null_mut());
             }
-            Some((deadline, describe)) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    // With the lock held: `within` cannot return meanwhile.
-                    exit_over(describe, Exceeded::Time);
-                }
-                watch = WAKE
-                    .wait_timeout(watch, deadline - now)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+        });
+        let value = libc::timeval {
+            tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_usec: libc::suseconds_t::from(after.subsec_micros()),
+        };
+        let new = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: a zeroed `itimerval` is valid; both pointers are to locals.
+        let mut old: libc::itimerval = unsafe { std::mem::zeroed() };
+        unsafe { libc::setitimer(libc::ITIMER_VIRTUAL, &raw const new, &raw mut old) };
+        Duration::from_secs(u64::try_from(old.it_value.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(old.it_value.tv_usec).unwrap_or(0))
+    }
+
+    /// The time ran out: exit, now or as the system allocator returns.
+    extern "C" fn on_signal(_: libc::c_int) {
+        if EXITING.load(Ordering::SeqCst) {
+            return;
         }
+        let Some(describe) = DESCRIBE.get() else {
+            // Another thread took the signal: pass it on to the one timed.
+            let timed = TIMED.load(Ordering::SeqCst);
+            if timed != 0 && timed != thread() {
+                // SAFETY: tgkill is async-signal-safe; a thread that has
+                // ended meanwhile makes it fail harmlessly.
+                unsafe {
+                    libc::syscall(libc::SYS_tgkill, libc::getpid(), timed, libc::SIGVTALRM);
+                }
+            }
+            return;
+        };
+        if IN_SYSTEM.get() {
+            TIMED_OUT.set(true);
+            return;
+        }
+        LEFT.set(usize::MAX);
+        exit_over(describe, Exceeded::Time);
     }
 }
 
-/// Starts the watchdog the first time, and wakes it if it waits with no
-/// deadline; false if it cannot run.
-fn wake_watchdog() -> bool {
-    let mut state = lock(&WATCHDOG);
-    match *state {
-        Some(true) => {
-            *state = Some(false);
-            WAKE.notify_one();
-            true
-        }
-        Some(false) => true,
-        None => {
-            let started = std::thread::Builder::new()
-                .name("orchctl-watchdog".into())
-                .spawn(watchdog)
-                .is_ok();
-            *state = Some(false);
-            started
-        }
+#[cfg(not(target_os = "linux"))]
+mod timer {
+    use std::time::Duration;
+
+    pub(super) fn thread() -> i32 {
+        0
+    }
+
+    pub(super) fn set(_: Duration) -> Duration {
+        Duration::ZERO
     }
 }
 
 /// Runs `f`, the rendering of one prompt template, with this thread allowed
-/// `bytes` of allocation beyond what it frees and `time` to finish; past
+/// `bytes` of allocation beyond what it frees and `time` of CPU time; past
 /// either, the process prints `describe(which)`, undoes what is pending and
 /// exits with status 1 (only where [`Ceiling`] is the global allocator).
 pub fn within<R>(
@@ -256,19 +317,29 @@ pub fn within<R>(
     describe: &Describe<'_>,
     f: impl FnOnce() -> R,
 ) -> R {
-    /// Lifts the ceilings, even if `f` panics.
+    /// Lifts the ceilings, even if `f` panics, giving an enclosing `within`
+    /// its own back (less what this one kept).
     struct Lift {
+        limit: usize,
         left: usize,
         describe: Option<DescribePtr>,
-        watched: bool,
+        timer: Duration,
+        timed: i32,
     }
     impl Drop for Lift {
         fn drop(&mut self) {
-            if self.watched {
-                // Waits while the watchdog is describing a time trip.
-                *lock(&WATCH) = None;
-            }
-            LEFT.set(self.left);
+            timer::set(self.timer);
+            TIMED.store(self.timed, Ordering::SeqCst);
+            let inner = LEFT.get();
+            LEFT.set(if self.left == usize::MAX {
+                usize::MAX
+            } else if inner <= self.limit {
+                self.left.saturating_sub(self.limit - inner)
+            } else {
+                self.left
+                    .saturating_add(inner - self.limit)
+                    .min(usize::MAX - 1)
+            });
             DESCRIBE.set(self.describe);
             ARMED.fetch_sub(1, Ordering::Relaxed);
         }
@@ -277,30 +348,22 @@ pub fn within<R>(
         return f();
     }
     let ptr: *const Describe<'_> = describe;
-    // SAFETY: only the lifetime is erased; the pointer is used while `within`
-    // runs (memory) or while it cannot return (time), never after.
+    // SAFETY: only the lifetime is erased; the pointer is used by this
+    // thread while `within` runs (the allocator, the timer's signal), and
+    // `Lift` takes it away before `within` returns.
     let ptr: DescribePtr = unsafe { std::mem::transmute(ptr) };
+    let limit = bytes.min(usize::MAX - 1);
     let mut lift = Lift {
+        limit,
         left: LEFT.get(),
         describe: DESCRIBE.get(),
-        watched: false,
+        timer: Duration::ZERO,
+        timed: TIMED.load(Ordering::SeqCst),
     };
     ARMED.fetch_add(1, Ordering::Relaxed);
     DESCRIBE.set(Some(ptr));
-    LEFT.set(bytes.min(usize::MAX - 1));
-    {
-        let mut watch = lock(&WATCH);
-        if watch.is_none() {
-            *watch = Some(Watch {
-                deadline: Instant::now() + time,
-                describe: ptr,
-            });
-            lift.watched = true;
-        }
-    }
-    if lift.watched && !wake_watchdog() {
-        *lock(&WATCH) = None;
-        lift.watched = false;
-    }
+    LEFT.set(limit);
+    TIMED.store(timer::thread(), Ordering::SeqCst);
+    lift.timer = timer::set(time);
     f()
 }

@@ -1299,7 +1299,11 @@ impl<'a> Resolver<'a> {
                     },
                 };
             let prompt = if a.template && project.is_some() {
-                let env = templates.get_or_insert_with(prompt_environment);
+                let scope: &PromptScope = templates.get_or_insert_with(|| {
+                    PromptScope::new(project, &names, &self.loaded.spec.vars)
+                });
+                // Made before the ceilings (all templates share its values).
+                let ctx = scope.context(name, a);
                 // The error if the template goes over a ceiling, with those
                 // found before it: the process stops there (see `memory`).
                 let this = &*self;
@@ -1320,27 +1324,21 @@ impl<'a> Resolver<'a> {
                             "an operation in this template works through huge values (`in`, `sort`, a comparison over a repetition); a prompt is at most 1 MiB of text",
                         ),
                     };
-                    let mut found = this.diags.clone();
+                    let mut found = this.loaded.found.clone();
+                    found.0.extend(this.diags.0.iter().cloned());
                     found.push(
                         Diagnostic::error(Code::ObjectTooLarge, message)
                             .at(this.prompt_span(text_file, &text_path, None))
                             .help(help),
                     );
+                    found.sort();
                     found.render(&this.loaded.sources, crate::memory::color())
                 };
                 let rendered = crate::memory::within(
                     crate::memory::PROMPT_BYTES,
                     crate::memory::PROMPT_TIME,
                     &describe,
-                    || {
-                        let scope = PromptScope {
-                            env,
-                            project,
-                            agents: &names,
-                            vars: &this.loaded.spec.vars,
-                        };
-                        render_prompt(&scope, &text, name, a, room)
-                    },
+                    || render_prompt(&scope.env, &text, name, ctx, room),
                 );
                 match rendered {
                     Ok(p) => {
@@ -2746,47 +2744,63 @@ impl std::io::Write for Capped {
     }
 }
 
-/// What prompt templates render in and over.
-struct PromptScope<'a> {
-    env: &'a minijinja::Environment<'a>,
-    project: Option<&'a crate::model::Project>,
-    agents: &'a [String],
-    vars: &'a BTreeMap<String, serde_json::Value>,
+/// What every prompt template of one agent list renders in and sees besides
+/// its own agent: made once, at the first template.
+struct PromptScope {
+    env: minijinja::Environment<'static>,
+    project: minijinja::Value,
+    agents: minijinja::Value,
+    vars: minijinja::Value,
 }
 
-/// Render `text`, the prompt template of agent `name`, into at most `room`
-/// bytes.
+impl PromptScope {
+    fn new(
+        project: Option<&crate::model::Project>,
+        agents: &[String],
+        vars: &BTreeMap<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            env: prompt_environment(),
+            project: minijinja::Value::from(project.map(|p| {
+                minijinja::context! {
+                    name => p.name.clone(),
+                    namespace => p.namespace.clone(),
+                    repositories => p.repositories.clone(),
+                }
+            })),
+            agents: minijinja::Value::from(agents.to_vec()),
+            vars: minijinja::Value::from(minijinja::value::Serde(vars)),
+        }
+    }
+
+    /// The context agent `name`'s template renders with.
+    fn context(&self, name: &str, agent: &spec::Agent) -> minijinja::Value {
+        minijinja::context! {
+            project => self.project.clone(),
+            agent => minijinja::context! {
+                name => name,
+                model => agent.model.clone(),
+                cli => agent.cli.clone(),
+                tools => agent.tools.clone(),
+                gates => agent.gates.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+                tier => agent.tier.clone().unwrap_or_else(|| "default".into()),
+                description => agent.description.clone(),
+            },
+            agents => self.agents.clone(),
+            vars => self.vars.clone(),
+        }
+    }
+}
+
+/// Render `text`, the prompt template of agent `name`, with `ctx` into at
+/// most `room` bytes.
 fn render_prompt(
-    scope: &PromptScope<'_>,
+    env: &minijinja::Environment<'_>,
     text: &str,
     name: &str,
-    agent: &spec::Agent,
+    ctx: minijinja::Value,
     room: usize,
 ) -> Result<String, PromptError> {
-    let PromptScope {
-        env,
-        project,
-        agents,
-        vars,
-    } = *scope;
-    let ctx = minijinja::context! {
-        project => project.map(|p| minijinja::context! {
-            name => p.name.clone(),
-            namespace => p.namespace.clone(),
-            repositories => p.repositories.clone(),
-        }),
-        agent => minijinja::context! {
-            name => name,
-            model => agent.model.clone(),
-            cli => agent.cli.clone(),
-            tools => agent.tools.clone(),
-            gates => agent.gates.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-            tier => agent.tier.clone().unwrap_or_else(|| "default".into()),
-            description => agent.description.clone(),
-        },
-        agents => agents.to_vec(),
-        vars => minijinja::Value::from(minijinja::value::Serde(vars)),
-    };
     let mut out = Capped {
         bytes: Vec::with_capacity((text.len() + text.len() / 2).min(room)),
         room,
@@ -2807,8 +2821,9 @@ fn render_prompt(
                 )
             } else {
                 format!(
-                    "prompt templates up to `{name}` render to more than 1 MiB ({} bytes) together, more than their ConfigMap can hold",
-                    crate::MAX_CONFIG_MAP_BYTES
+                    "prompt template of `{name}` renders past 1 MiB ({} bytes) with the {} bytes the templates before it wrote, more than their ConfigMap can hold",
+                    crate::MAX_CONFIG_MAP_BYTES,
+                    crate::MAX_CONFIG_MAP_BYTES - room
                 )
             },
             help: "bound the loop or repetition (`*`) that writes this much: the prompts share one ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",

@@ -596,6 +596,16 @@ fn a_prompt_template_that_builds_a_huge_value_stops_at_its_memory_ceiling() {
         .stdout_is_empty()
         .stderr_is(expected);
     assert!(!t.exists("generated"));
+    // What loading found comes first, as in any report.
+    t.write("pipelines/zz-extra.yaml", "bogus: 1\n");
+    let run = t.arg("validate").run().status(1).stdout_is_empty();
+    let (loading, rest) = run.stderr.split_once("\n\n").unwrap();
+    assert!(
+        loading.starts_with("error[E002]: unknown section `bogus`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(rest, expected.replace("error: 1 error", "error: 2 errors"));
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
 
@@ -603,7 +613,7 @@ fn a_prompt_template_that_builds_a_huge_value_stops_at_its_memory_ceiling() {
 fn a_prompt_template_that_works_for_ever_stops_at_its_time_ceiling() {
     // One `in` over 100,000 repetitions of a 10 MB string compares a
     // terabyte: one instruction of fuel, hours of work, little memory. After
-    // 10 s the render stops, with the error found before it.
+    // 10 s of CPU time the render stops, with the error found before it.
     let t = Test::new();
     t.edit(
         "pipelines/agents.yaml",
@@ -616,7 +626,7 @@ fn a_prompt_template_that_works_for_ever_stops_at_its_time_ceiling() {
         "You are {{ agent.name }}.\n{% set a = \"x\" * 10000000 %}{% set b = \"x\" * 9999999 ~ \"y\" %}\
          {% for i in range(100) %}{% if b in [a] * 100000 %}{% endif %}{% endfor %}\n",
     );
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     t.arg("render").run().status(1).stdout_is_empty().stderr_is(
         "error[E021]: prompt template of `ci-remediator` does not render: undefined value: \
              `nope` is undefined in `nope`\n \
@@ -637,11 +647,9 @@ fn a_prompt_template_that_works_for_ever_stops_at_its_time_ceiling() {
              \n\
              error: 2 errors\n",
     );
+    // 10 s of CPU time: no sooner, and well before `run` gives up at 60 s.
     let took = started.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(60),
-        "stopped after {took:?}"
-    );
+    assert!(took >= Duration::from_secs(10), "stopped after {took:?}");
     assert!(!t.exists("generated"));
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }

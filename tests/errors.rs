@@ -1251,8 +1251,9 @@ fn e032_prompt_templates_share_one_config_map() {
     );
     let out = one(&text);
     out.only(&[&format!(
-        "pipelines/platform.yaml:{}:13: error[E032]: prompt templates up to `reviewer` render to \
-         more than 1 MiB (1048576 bytes) together, more than their ConfigMap can hold",
+        "pipelines/platform.yaml:{}:13: error[E032]: prompt template of `reviewer` renders past \
+         1 MiB (1048576 bytes) with the 600000 bytes the templates before it wrote, more than \
+         their ConfigMap can hold",
         text.lines().position(|l| l == "  reviewer:").unwrap() + 2
     )]);
 }
