@@ -62,6 +62,22 @@ pub fn on_abort(action: impl FnOnce() + Send + 'static) -> Undo {
     Undo(PENDING.add(Box::new(action)))
 }
 
+/// Write `text` and a newline to standard error, for an undo to say what it
+/// did: straight to the descriptor, since the code the process stopped in
+/// may hold the lock of `std::io::stderr()`.
+pub fn say(text: &str) {
+    let line = format!("{text}\n");
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: writes initialised bytes to the standard error descriptor.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            break;
+        }
+        rest = &rest[n.unsigned_abs()..];
+    }
+}
+
 /// Run the pending undos, the latest first.
 pub(crate) fn undo_all() {
     PENDING.undo_all();

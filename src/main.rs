@@ -866,7 +866,7 @@ fn set_image_cmd(ui: &Ui, args: &SetImageArgs) -> u8 {
         if undos.is_empty() {
             // Runs after the files are put back (undos run latest first).
             undos.push(orchctl::abort::on_abort(|| {
-                let _ = writeln!(std::io::stderr(), "the spec files were restored");
+                orchctl::abort::say("the spec files were restored");
             }));
         }
         undos.push(orchctl::abort::on_abort({

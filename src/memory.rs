@@ -6,8 +6,8 @@
 //! large values can run for hours within minijinja's fuel (which counts
 //! instructions, not their work). The `orchctl` executable allocates through
 //! [`Ceiling`]: while [`within`] runs on a thread, what that thread allocates
-//! beyond what it frees is counted, and a CPU-time timer (`ITIMER_VIRTUAL`,
-//! Linux) keeps the time. Past either limit the process prints the error
+//! beyond what it frees is counted, and a CPU-time timer (`ITIMER_PROF`:
+//! user and system time, Linux) keeps the time. Past either limit the process prints the error
 //! `within` was given (with the errors found before it), undoes what is
 //! pending ([`crate::abort`]) and exits with status 1 at once: an allocator can
 //! neither fail softly (a null pointer aborts the process) nor unwind.
@@ -23,8 +23,7 @@
 //! thread at a time (the timer is the process's).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering, compiler_fence};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering, compiler_fence};
 use std::time::Duration;
 
 /// What one prompt template may allocate while it renders.
@@ -41,7 +40,9 @@ pub enum Exceeded {
 
 /// The error to print for a template over a ceiling, with any found before.
 pub type Describe<'a> = dyn Fn(Exceeded) -> String + Sync + 'a;
-type DescribePtr = *const Describe<'static>;
+/// A pointer to a reference to the closure (a thin pointer, so that it fits
+/// an atomic), on the stack of the `within` that set it.
+type DescribePtr = *mut &'static Describe<'static>;
 
 /// Whether [`Ceiling`] is the global allocator: set by its first call.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -55,14 +56,41 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// Bytes this thread may still allocate; `usize::MAX` outside [`within`].
-    static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// (Atomics, here and below, because the timer's signal handler reads
+    /// and writes them: on the same thread, so `Relaxed` suffices.)
+    static LEFT: AtomicUsize = const { AtomicUsize::new(usize::MAX) };
     /// What [`within`] was given to describe the error, while it runs.
-    static DESCRIBE: Cell<Option<DescribePtr>> = const { Cell::new(None) };
+    static DESCRIBE: AtomicPtr<&'static Describe<'static>> = const { AtomicPtr::new(std::ptr::null_mut()) };
     /// Whether this thread is inside the system allocator (while armed).
-    static IN_SYSTEM: Cell<bool> = const { Cell::new(false) };
+    static IN_SYSTEM: AtomicBool = const { AtomicBool::new(false) };
     /// Whether the time ran out while this thread was inside the system
     /// allocator: the exit happens as it returns.
-    static TIMED_OUT: Cell<bool> = const { Cell::new(false) };
+    static TIMED_OUT: AtomicBool = const { AtomicBool::new(false) };
+}
+
+fn describe() -> Option<DescribePtr> {
+    let ptr = DESCRIBE.with(|v| v.load(Ordering::Relaxed));
+    (!ptr.is_null()).then_some(ptr)
+}
+
+fn set_describe(ptr: Option<DescribePtr>) {
+    DESCRIBE.with(|v| v.store(ptr.unwrap_or(std::ptr::null_mut()), Ordering::Relaxed));
+}
+
+fn left() -> usize {
+    LEFT.with(|v| v.load(Ordering::Relaxed))
+}
+
+fn set_left(bytes: usize) {
+    LEFT.with(|v| v.store(bytes, Ordering::Relaxed));
+}
+
+fn flag(key: &'static std::thread::LocalKey<AtomicBool>) -> bool {
+    key.with(|v| v.load(Ordering::Relaxed))
+}
+
+fn set_flag(key: &'static std::thread::LocalKey<AtomicBool>, on: bool) {
+    key.with(|v| v.store(on, Ordering::Relaxed));
 }
 
 /// The thread being timed (its Linux thread id), 0 if none.
@@ -132,18 +160,19 @@ fn charge(bytes: usize) {
         }
         return;
     }
-    let left = LEFT.get();
+    let left = left();
     if left == usize::MAX {
         return;
     }
     if bytes > left {
         // Allocations are unlimited again on this thread, for what follows.
-        LEFT.set(usize::MAX);
-        if let Some(describe) = DESCRIBE.get() {
+        set_left(usize::MAX);
+        if let Some(describe) = describe() {
             exit_over(describe, Exceeded::Memory);
         }
+        return;
     }
-    LEFT.set(left - bytes);
+    set_left(left - bytes);
 }
 
 /// Runs a call into the system allocator; while armed, marked as such for
@@ -153,12 +182,13 @@ fn system<T>(call: impl FnOnce() -> T) -> T {
     if ARMED.load(Ordering::Relaxed) == 0 {
         return call();
     }
-    IN_SYSTEM.set(true);
+    set_flag(&IN_SYSTEM, true);
     compiler_fence(Ordering::SeqCst);
     let out = call();
     compiler_fence(Ordering::SeqCst);
-    IN_SYSTEM.set(false);
-    if TIMED_OUT.get() {
+    set_flag(&IN_SYSTEM, false);
+    compiler_fence(Ordering::SeqCst);
+    if flag(&TIMED_OUT) {
         out_of_time();
     }
     out
@@ -166,9 +196,9 @@ fn system<T>(call: impl FnOnce() -> T) -> T {
 
 #[cold]
 fn out_of_time() {
-    TIMED_OUT.set(false);
-    LEFT.set(usize::MAX);
-    if let Some(describe) = DESCRIBE.get() {
+    set_flag(&TIMED_OUT, false);
+    set_left(usize::MAX);
+    if let Some(describe) = describe() {
         exit_over(describe, Exceeded::Time);
     }
 }
@@ -178,11 +208,11 @@ fn refund(bytes: usize) {
     if ARMED.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let left = LEFT.get();
+    let left = left();
     if left != usize::MAX {
         // Freeing what was allocated before `within` may raise the count
         // above the limit; never to `usize::MAX`, which means "no limit".
-        LEFT.set(left.saturating_add(bytes).min(usize::MAX - 1));
+        set_left(left.saturating_add(bytes).min(usize::MAX - 1));
     }
 }
 
@@ -200,18 +230,11 @@ fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
     // SAFETY: `describe` is alive: this thread is inside `within`. A panic
     // must not unwind out of the allocator or the signal handler.
     let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-        (*describe)(what)
+        (**describe)(what)
     }))
     .unwrap_or_default();
-    let mut rest = text.as_bytes();
-    while !rest.is_empty() {
-        // SAFETY: writes initialised bytes to the standard error descriptor.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
-        if n <= 0 {
-            break;
-        }
-        rest = &rest[n.unsigned_abs()..];
-    }
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    crate::abort::say(text);
     // After the error: an undo may say what it did.
     crate::abort::undo_all();
     // SAFETY: ends the process at once, without destructors or exit handlers:
@@ -223,7 +246,10 @@ fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
 /// time limit).
 #[cfg(target_os = "linux")]
 mod timer {
-    use super::{DESCRIBE, EXITING, Exceeded, IN_SYSTEM, LEFT, TIMED, TIMED_OUT, exit_over};
+    use super::{
+        EXITING, Exceeded, IN_SYSTEM, TIMED, TIMED_OUT, describe, exit_over, flag, set_flag,
+        set_left,
+    };
     use std::sync::Once;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -247,7 +273,7 @@ mod timer {
                 action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
                 action.sa_flags = libc::SA_RESTART;
                 libc::sigemptyset(&raw mut action.sa_mask);
-                libc::sigaction(libc::SIGVTALRM, &raw const action, std::ptr::null_mut());
+                libc::sigaction(libc::SIGPROF, &raw const action, std::ptr::null_mut());
             }
         });
         let value = libc::timeval {
@@ -263,33 +289,41 @@ mod timer {
         };
         // SAFETY: a zeroed `itimerval` is valid; both pointers are to locals.
         let mut old: libc::itimerval = unsafe { std::mem::zeroed() };
-        unsafe { libc::setitimer(libc::ITIMER_VIRTUAL, &raw const new, &raw mut old) };
+        unsafe { libc::setitimer(libc::ITIMER_PROF, &raw const new, &raw mut old) };
         Duration::from_secs(u64::try_from(old.it_value.tv_sec).unwrap_or(0))
             + Duration::from_micros(u64::try_from(old.it_value.tv_usec).unwrap_or(0))
     }
 
     /// The time ran out: exit, now or as the system allocator returns.
     extern "C" fn on_signal(_: libc::c_int) {
+        // SAFETY: this thread's errno, put back on return.
+        let errno = unsafe { *libc::__errno_location() };
+        handle();
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+    }
+
+    fn handle() {
         if EXITING.load(Ordering::SeqCst) {
             return;
         }
-        let Some(describe) = DESCRIBE.get() else {
+        let Some(describe) = describe() else {
             // Another thread took the signal: pass it on to the one timed.
             let timed = TIMED.load(Ordering::SeqCst);
             if timed != 0 && timed != thread() {
                 // SAFETY: tgkill is async-signal-safe; a thread that has
                 // ended meanwhile makes it fail harmlessly.
                 unsafe {
-                    libc::syscall(libc::SYS_tgkill, libc::getpid(), timed, libc::SIGVTALRM);
+                    libc::syscall(libc::SYS_tgkill, libc::getpid(), timed, libc::SIGPROF);
                 }
             }
             return;
         };
-        if IN_SYSTEM.get() {
-            TIMED_OUT.set(true);
+        if flag(&IN_SYSTEM) {
+            set_flag(&TIMED_OUT, true);
             return;
         }
-        LEFT.set(usize::MAX);
+        set_left(usize::MAX);
         exit_over(describe, Exceeded::Time);
     }
 }
@@ -330,8 +364,8 @@ pub fn within<R>(
         fn drop(&mut self) {
             timer::set(self.timer);
             TIMED.store(self.timed, Ordering::SeqCst);
-            let inner = LEFT.get();
-            LEFT.set(if self.left == usize::MAX {
+            let inner = left();
+            set_left(if self.left == usize::MAX {
                 usize::MAX
             } else if inner <= self.limit {
                 self.left.saturating_sub(self.limit - inner)
@@ -340,29 +374,30 @@ pub fn within<R>(
                     .saturating_add(inner - self.limit)
                     .min(usize::MAX - 1)
             });
-            DESCRIBE.set(self.describe);
+            set_describe(self.describe);
             ARMED.fetch_sub(1, Ordering::Relaxed);
         }
     }
     if !INSTALLED.load(Ordering::Relaxed) {
         return f();
     }
-    let ptr: *const Describe<'_> = describe;
-    // SAFETY: only the lifetime is erased; the pointer is used by this
+    // SAFETY: only the lifetime is erased; the reference is used by this
     // thread while `within` runs (the allocator, the timer's signal), and
-    // `Lift` takes it away before `within` returns.
-    let ptr: DescribePtr = unsafe { std::mem::transmute(ptr) };
+    // `Lift`, dropped before it, takes the pointer to it away.
+    let mut reference =
+        unsafe { std::mem::transmute::<&Describe<'_>, &'static Describe<'static>>(describe) };
+    let ptr: DescribePtr = &raw mut reference;
     let limit = bytes.min(usize::MAX - 1);
     let mut lift = Lift {
         limit,
-        left: LEFT.get(),
-        describe: DESCRIBE.get(),
+        left: left(),
+        describe: self::describe(),
         timer: Duration::ZERO,
         timed: TIMED.load(Ordering::SeqCst),
     };
     ARMED.fetch_add(1, Ordering::Relaxed);
-    DESCRIBE.set(Some(ptr));
-    LEFT.set(limit);
+    set_describe(Some(ptr));
+    set_left(limit);
     TIMED.store(timer::thread(), Ordering::SeqCst);
     lift.timer = timer::set(time);
     f()

@@ -105,12 +105,7 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
     // its ceiling (the process exits from inside the template).
     let _note = crate::abort::on_abort({
         let short = short.clone();
-        move || {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("{}\n", base_fails(&short)).as_bytes(),
-            );
-        }
+        move || crate::abort::say(&base_fails(&short))
     });
     // Named as the revision's files from the start, so that an error (or
     // the error printed at a prompt template's ceiling) shows where it is.
