@@ -165,11 +165,10 @@ fn charge(bytes: usize) {
         return;
     }
     if bytes > left {
-        // Allocations are unlimited again on this thread, for what follows.
-        set_left(usize::MAX);
         if let Some(describe) = describe() {
             exit_over(describe, Exceeded::Memory);
         }
+        set_left(usize::MAX);
         return;
     }
     set_left(left - bytes);
@@ -197,7 +196,6 @@ fn system<T>(call: impl FnOnce() -> T) -> T {
 #[cold]
 fn out_of_time() {
     set_flag(&TIMED_OUT, false);
-    set_left(usize::MAX);
     if let Some(describe) = describe() {
         exit_over(describe, Exceeded::Time);
     }
@@ -221,6 +219,8 @@ fn refund(bytes: usize) {
 /// waits for the first to end the process.
 #[cold]
 fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
+    // Allocations are unlimited again on this thread, for what follows.
+    set_left(usize::MAX);
     timer::set(Duration::ZERO);
     if EXITING.swap(true, Ordering::SeqCst) {
         loop {
@@ -248,7 +248,6 @@ fn exit_over(describe: DescribePtr, what: Exceeded) -> ! {
 mod timer {
     use super::{
         EXITING, Exceeded, IN_SYSTEM, TIMED, TIMED_OUT, describe, exit_over, flag, set_flag,
-        set_left,
     };
     use std::sync::Once;
     use std::sync::atomic::Ordering;
@@ -323,7 +322,6 @@ mod timer {
             set_flag(&TIMED_OUT, true);
             return;
         }
-        set_left(usize::MAX);
         exit_over(describe, Exceeded::Time);
     }
 }

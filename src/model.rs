@@ -1345,14 +1345,9 @@ impl<'a> Resolver<'a> {
                         room -= p.len();
                         p
                     }
-                    Err(PromptError {
-                        code,
-                        line,
-                        message,
-                        help,
-                    }) => {
+                    Err((line, diagnostic)) => {
                         let span = self.prompt_span(text_file, &text_path, line);
-                        self.err(Diagnostic::error(code, message).at(span).help(help));
+                        self.err(diagnostic.at(span));
                         continue;
                     }
                 }
@@ -2711,15 +2706,6 @@ fn prompt_environment() -> minijinja::Environment<'static> {
     env
 }
 
-/// Why a prompt template did not render: the error's code, the template
-/// line it points at, the message and what to do.
-struct PromptError {
-    code: Code,
-    line: Option<usize>,
-    message: String,
-    help: &'static str,
-}
-
 /// Where a prompt renders to: refuses to grow past what is left of the one
 /// ConfigMap the prompts share, so a loop that prints without end stops at
 /// 1 MiB, not at the machine's memory.
@@ -2793,14 +2779,15 @@ impl PromptScope {
 }
 
 /// Render `text`, the prompt template of agent `name`, with `ctx` into at
-/// most `room` bytes.
+/// most `room` bytes; else the error, without its place, and the template
+/// line it points at.
 fn render_prompt(
     env: &minijinja::Environment<'_>,
     text: &str,
     name: &str,
     ctx: minijinja::Value,
     room: usize,
-) -> Result<String, PromptError> {
+) -> Result<String, (Option<usize>, Box<Diagnostic>)> {
     let mut out = Capped {
         bytes: Vec::with_capacity((text.len() + text.len() / 2).min(room)),
         room,
@@ -2812,10 +2799,8 @@ fn render_prompt(
     match rendered {
         // Written from `&str`s only, so always UTF-8.
         Ok(_) => Ok(String::from_utf8_lossy(&out.bytes).into_owned()),
-        Err(e) if out.full => Err(PromptError {
-            code: Code::ObjectTooLarge,
-            line: e.line(),
-            message: if room == crate::MAX_CONFIG_MAP_BYTES {
+        Err(e) if out.full => {
+            let message = if room == crate::MAX_CONFIG_MAP_BYTES {
                 format!(
                     "prompt template of `{name}` renders to more than 1 MiB ({room} bytes), more than its ConfigMap can hold"
                 )
@@ -2825,9 +2810,14 @@ fn render_prompt(
                     crate::MAX_CONFIG_MAP_BYTES,
                     crate::MAX_CONFIG_MAP_BYTES - room
                 )
-            },
-            help: "bound the loop or repetition (`*`) that writes this much: the prompts share one ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",
-        }),
+            };
+            Err((
+                e.line(),
+                Box::new(Diagnostic::error(Code::ObjectTooLarge, message).help(
+                    "bound the loop or repetition (`*`) that writes this much: the prompts share one ConfigMap, and Kubernetes refuses ConfigMaps over 1 MiB",
+                )),
+            ))
+        }
         Err(e) => {
             let mut message = match e.detail() {
                 Some(detail) => format!("{}: {detail}", e.kind()),
@@ -2836,12 +2826,16 @@ fn render_prompt(
             if let Some(code) = e.range().and_then(|r| text.get(r)) {
                 message.push_str(&format!(" in `{}`", code.trim()));
             }
-            Err(PromptError {
-                code: Code::PromptTemplate,
-                line: e.line(),
-                message: format!("prompt template of `{name}` does not render: {message}"),
-                help: "prompt templates see `project`, `agent`, `agents` and `vars`; write `{% raw %}…{% endraw %}` around literal `{{`",
-            })
+            Err((
+                e.line(),
+                Box::new(
+                    Diagnostic::error(
+                        Code::PromptTemplate,
+                        format!("prompt template of `{name}` does not render: {message}"),
+                    )
+                    .help("prompt templates see `project`, `agent`, `agents` and `vars`; write `{% raw %}…{% endraw %}` around literal `{{`"),
+                ),
+            ))
         }
     }
 }
