@@ -121,19 +121,26 @@ impl Loaded {
     }
 }
 
-/// Load every spec file under `dir`. `display` is how the directory is named
-/// in messages (usually as the user passed it).
+/// Load every spec file under `dir`, named in messages as the user passed it.
 ///
 /// Returns the loaded spec and the diagnostics found; the spec is usable for
 /// further checks even when some parts failed to load.
 #[must_use]
 pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
+    load_dir_as(dir, &slash_path(dir))
+}
+
+/// [`load_dir`], with the directory named `display` in messages and file
+/// names (`pipelines@abc1234` for a checkout of a git revision).
+#[must_use]
+pub fn load_dir_as(dir: &Path, display: &str) -> (Loaded, Diagnostics) {
     let mut diags = Diagnostics::default();
+    let display_dir = display.trim_end_matches('/');
     let mut loaded = Loaded {
-        dir: slash_path(dir).trim_end_matches('/').to_string(),
+        dir: display_dir.to_string(),
         ..Loaded::default()
     };
-    let files = match spec_files(dir) {
+    let files = match spec_files(dir, display_dir) {
         Ok(files) => files,
         Err(d) => {
             diags.push(d);
@@ -142,7 +149,6 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
             return (loaded, diags);
         }
     };
-    let display_dir = slash_path(dir);
     // Each file is read and parsed on one thread (its chains, the bulk of a
     // large spec, deserialized there too); merging, which needs the whole
     // spec, stays in file order. File ids follow the sorted paths of the
@@ -157,7 +163,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     drop(numbered);
     let mut trees: Vec<(FileId, std::sync::Arc<Node>, Prepared)> = Vec::new();
     for (i, (rel, read)) in files.into_iter().zip(parsed).enumerate() {
-        let display = format!("{display_dir}/{}", slash_path(&rel));
+        let display = joined(display_dir, &rel);
         let (text, parsed) = match read {
             Ok(read) => read,
             Err(e) => {
@@ -188,7 +194,7 @@ pub fn load_dir(dir: &Path) -> (Loaded, Diagnostics) {
     for (file, root, prepared) in trees {
         merge_file(&mut loaded, file, &root, prepared, &mut diags);
     }
-    load_prompts(&mut loaded, dir, &mut diags);
+    load_prompts(&mut loaded, dir, display_dir, &mut diags);
     loaded.failed = diags.has_errors();
     loaded.found = diags.clone();
     (loaded, diags)
@@ -288,15 +294,15 @@ fn read_text(path: &Path) -> Result<String, Unreadable> {
     })
 }
 
-/// Every `*.yaml` / `*.yml` below `dir`, relative, sorted, hidden entries skipped.
+/// Every `*.yaml` / `*.yml` below `dir` (named `display`), relative, sorted,
+/// hidden entries skipped.
 #[allow(clippy::result_large_err)] // once per run
-fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+fn spec_files(dir: &Path, display: &str) -> Result<Vec<PathBuf>, Diagnostic> {
     if !dir.is_dir() {
-        return Err(Diagnostic::error(
-            Code::Io,
-            format!("no pipelines directory at `{}`", slash_path(dir)),
-        )
-        .help("run `orchctl init` to create one, or pass `--pipelines DIR`"));
+        return Err(
+            Diagnostic::error(Code::Io, format!("no pipelines directory at `{display}`"))
+                .help("run `orchctl init` to create one, or pass `--pipelines DIR`"),
+        );
     }
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -304,7 +310,7 @@ fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         let entries = fs::read_dir(dir.join(&rel)).map_err(|e| {
             Diagnostic::error(
                 Code::Io,
-                format!("cannot read `{}`: {e}", slash_path(&dir.join(&rel))),
+                format!("cannot read `{}`: {e}", joined(display, &rel)),
             )
         })?;
         for entry in entries.flatten() {
@@ -326,10 +332,7 @@ fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         if out.len() > MAX_FILES {
             return Err(Diagnostic::error(
                 Code::Io,
-                format!(
-                    "more than {MAX_FILES} spec files under `{}`",
-                    slash_path(dir)
-                ),
+                format!("more than {MAX_FILES} spec files under `{display}`"),
             ));
         }
     }
@@ -795,7 +798,7 @@ fn merge_events(
 }
 
 /// Read the prompt files agents name, refusing paths that leave `dir`.
-fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
+fn load_prompts(loaded: &mut Loaded, dir: &Path, display: &str, diags: &mut Diagnostics) {
     let Ok(root) = dir.canonicalize() else { return };
     // Canonical forms of the directories prompts are in, each resolved once.
     let mut parents = BTreeMap::new();
@@ -839,7 +842,7 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
             continue;
         }
         if !resolved.as_ref().is_some_and(|(_, file)| *file) {
-            let wanted = slash_path(&dir.join(&spec_dir).join(requested));
+            let wanted = joined(display, &spec_dir.join(requested));
             let (message, help) = if prompt.trim().is_empty() {
                 (
                     "prompt file path is empty".to_string(),
@@ -874,8 +877,8 @@ fn load_prompts(loaded: &mut Loaded, dir: &Path, diags: &mut Diagnostics) {
         match read_text(&path) {
             Ok(text) => {
                 let rel = spec_dir.join(requested);
-                let display = format!("{}/{}", slash_path(dir), slash_path(&normalize(&rel)));
-                let id = loaded.sources.add(display, normalize(&rel), text);
+                let shown = joined(display, &normalize(&rel));
+                let id = loaded.sources.add(shown, normalize(&rel), text);
                 loaded.prompt_files.insert(name, id);
             }
             Err(e) => diags.push(
@@ -920,6 +923,16 @@ fn resolve(
         .or_insert_with(|| parent.canonicalize().ok())
         .as_ref()?;
     Some((parent.join(name), true))
+}
+
+/// `rel` below the directory named `display`, for messages.
+fn joined(display: &str, rel: &Path) -> String {
+    let rel = slash_path(rel);
+    if rel.is_empty() {
+        display.to_string()
+    } else {
+        format!("{display}/{rel}")
+    }
 }
 
 /// Whether a relative path stays inside its root without following links.

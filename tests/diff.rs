@@ -353,6 +353,167 @@ fn a_base_over_a_prompt_ceiling_is_named_and_its_checkout_removed() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Replace `rel` by a symbolic link to `target`, its content moved to
+/// `moved` first (paths relative to the repository).
+fn link(repo: &Repo, rel: &str, target: &str, moved: Option<&str>) {
+    let at = repo.path().join(rel);
+    if let Some(moved) = moved {
+        let to = repo.path().join(moved);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::rename(&at, to).unwrap();
+    } else {
+        std::fs::remove_file(&at).unwrap();
+    }
+    std::os::unix::fs::symlink(target, at).unwrap();
+}
+
+/// Linked spec and prompt files are read at the base as in the working
+/// tree: a link out of `pipelines/` into the repository, one inside it and
+/// one out of the repository (whose target is not versioned).
+#[test]
+fn linked_files_are_read_at_the_base_as_in_the_working_tree() {
+    let repo = Repo::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    link(
+        &repo,
+        "pipelines/agents.yaml",
+        "../shared/agents.yaml",
+        Some("shared/agents.yaml"),
+    );
+    link(
+        &repo,
+        "pipelines/prompts/rex-author.md",
+        "../library/rex-author.md",
+        Some("pipelines/library/rex-author.md"),
+    );
+    let apps = elsewhere.path().join("apps.yaml");
+    std::fs::rename(repo.path().join("pipelines/apps.yaml"), &apps).unwrap();
+    std::os::unix::fs::symlink(&apps, repo.path().join("pipelines/apps.yaml")).unwrap();
+    repo.commit("agents and a prompt behind links");
+
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "HEAD", "--exit-code"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+
+    // A change behind each link is seen, in the working tree and at a base.
+    repo.edit(
+        "pipelines/library/rex-author.md",
+        "implementation author for",
+        "implementation author (linked) for",
+    )
+    .edit(
+        "shared/agents.yaml",
+        "Implements the task and opens",
+        "Implements the task, then opens",
+    );
+    // The summary and the changed fields of each changed object.
+    let changed = |args: &[&str]| {
+        let (code, stdout, stderr) = repo.orchctl(args);
+        assert_eq!(code, 0, "{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let fields: Vec<Vec<String>> = json["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let fields = o["fields"].as_array().unwrap().iter();
+                let paths = fields.map(|f| f["path"].as_str().unwrap().to_string());
+                std::iter::once(o["name"].as_str().unwrap().to_string())
+                    .chain(paths)
+                    .collect()
+            })
+            .collect();
+        (json["summary"].clone(), fields)
+    };
+    let objects = common::compile(&root().join("pipelines")).objects.len();
+    let expected = (
+        serde_json::json!({"changed": 1, "added": 0, "removed": 0, "unchanged": objects - 1}),
+        vec![vec![
+            "controller-agents".to_string(),
+            r#"data["rex-author_profile.json"]"#.to_string(),
+            r#"data["rex-author_system-prompt.md"]"#.to_string(),
+        ]],
+    );
+    assert_eq!(changed(&["diff", "--base", "HEAD", "-o", "json"]), expected);
+    repo.commit("edits behind the links");
+    assert_eq!(
+        changed(&["diff", "--base", "HEAD~1", "-o", "json"]),
+        expected
+    );
+}
+
+/// A prompt behind a link out of `pipelines/` is refused at the base, as in
+/// the working tree.
+#[test]
+fn a_linked_prompt_out_of_the_pipelines_directory_is_refused_at_the_base_too() {
+    let repo = Repo::new();
+    let prompt = "pipelines/prompts/rex-author.md";
+    let good = std::fs::read_to_string(repo.path().join(prompt)).unwrap();
+    link(
+        &repo,
+        prompt,
+        "../../outside/rex-author.md",
+        Some("outside/rex-author.md"),
+    );
+    let base = repo.commit("a prompt out of pipelines/");
+    let (code, _, refused) = repo.orchctl(&["validate"]);
+    assert_eq!(code, 1, "{refused}");
+    std::fs::remove_file(repo.path().join(prompt)).unwrap();
+    std::fs::write(repo.path().join(prompt), good).unwrap();
+    assert_eq!(repo.orchctl(&["validate"]).0, 0);
+    let (code, _, stderr) = repo.orchctl(&["diff", "--base", "HEAD"]);
+    assert_eq!(code, 1, "{stderr}");
+    let short = &base[..7];
+    assert_eq!(
+        stderr,
+        format!(
+            "{}the spec at {short} does not compile, so there is nothing to compare with\n  = \
+             help: compare with another revision: --base REV\n",
+            refused.replace(" --> pipelines/", &format!(" --> pipelines@{short}/"))
+        )
+    );
+}
+
+/// Errors at the base name its files as the revision's, in their help too,
+/// never the scratch checkout they are read from.
+#[test]
+fn errors_at_the_base_name_the_revision_not_its_checkout() {
+    let repo = Repo::new();
+    let prompt = repo.path().join("pipelines/prompts/rex-author.md");
+    let good = std::fs::read_to_string(&prompt).unwrap();
+    std::fs::remove_file(&prompt).unwrap();
+    let no_prompt = repo.commit("no prompt");
+    std::fs::write(&prompt, good).unwrap();
+    let platform = repo.path().join("pipelines/platform.yaml");
+    let spec = std::fs::read_to_string(&platform).unwrap();
+    std::fs::remove_file(&platform).unwrap();
+    let no_platform = repo.commit("no platform");
+    std::fs::write(&platform, spec).unwrap();
+    let errors = |base: &str| {
+        let (code, _, stderr) = repo.orchctl(&["diff", "--base", base]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(!stderr.contains("orchctl-diff-"), "{stderr}");
+        stderr
+    };
+    let short = &no_prompt[..7];
+    let stderr = errors(short);
+    for expected in [
+        format!(
+            "error[E019]: prompt file `prompts/rex-author.md` not found\n --> \
+             pipelines@{short}/agents.yaml:9:17\n"
+        ),
+        format!(
+            "  = help: create `pipelines@{short}/prompts/rex-author.md` or fix the path \
+             (relative to the spec file)\n"
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\nnot in\n{stderr}");
+    }
+    let short = &no_platform[..7];
+    let expected = format!("no file under pipelines@{short}/ declares `project`");
+    let stderr = errors(short);
+    assert!(stderr.contains(&expected), "{expected}\nnot in\n{stderr}");
+}
+
 #[test]
 fn outside_a_repository_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

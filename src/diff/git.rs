@@ -1,7 +1,9 @@
 //! Reading the spec at a git revision, with the `git` command (plumbing
-//! only: `rev-parse`, `merge-base`, `ls-tree`, `cat-file`), into a scratch
-//! directory that orchctl's loader reads like any other.
+//! only: `rev-parse`, `merge-base`, `ls-tree`, `cat-file --batch`), into a
+//! scratch directory that orchctl's loader reads like any other.
 
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -24,15 +26,21 @@ impl Revision {
     }
 }
 
-fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let out = Command::new("git")
+fn command(repo: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
         .arg("-C")
         .arg(repo)
-        .args(args)
         .env("LC_ALL", "C")
         .env("GIT_TERMINAL_PROMPT", "0")
         // The spec directory is a path, never a pattern.
-        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env("GIT_LITERAL_PATHSPECS", "1");
+    command
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = command(repo)
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
@@ -135,10 +143,18 @@ pub fn base(repo: &Path, base: Option<&str>) -> Result<Revision, Diagnostic> {
     })
 }
 
-/// Write the files under `prefix` (relative to the repository root, `/`
-/// separated; empty for the root) at `commit` into `into`, keeping their
-/// paths below `prefix`. Returns how many files were written; none when
-/// `prefix` does not exist at that commit.
+/// Check out the files under `prefix` (relative to the repository root, `/`
+/// separated; empty for the root) at `commit` into `into`, laid out as in
+/// the repository. Returns the directory that holds them (`into/prefix`),
+/// or `None` when `prefix` holds no files at that commit.
+///
+/// Symbolic links are recreated, so the loader reads them as it reads the
+/// working tree's: a link that stays inside the repository keeps its
+/// target, and what it points to is checked out too, at `commit`, even
+/// outside `prefix` (a prompt behind a link that leaves the pipelines
+/// directory is refused at the base as it is in the working tree). A link
+/// that leaves the repository points where it points from the working tree;
+/// what is there is not versioned. Submodules are skipped.
 ///
 /// # Errors
 /// When git fails or a file cannot be written.
@@ -147,52 +163,215 @@ pub fn checkout_dir(
     commit: &str,
     prefix: &str,
     into: &Path,
-) -> Result<usize, Diagnostic> {
+) -> Result<Option<PathBuf>, Diagnostic> {
     let fail = |e: String| {
         Diagnostic::error(
             Code::Git,
             format!("cannot read `{prefix}` at {commit}: {e}"),
         )
     };
-    let mut args = vec!["ls-tree", "-r", "-z", "--full-tree", commit];
-    if !prefix.is_empty() {
-        args.extend(["--", prefix]);
-    }
-    let listing = git(repo, &args).map_err(fail)?;
-    let mut written = 0;
-    for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
-        let entry = String::from_utf8_lossy(entry);
-        let Some((meta, path)) = entry.split_once('\t') else {
-            continue;
-        };
-        let mut meta = meta.split(' ');
-        let (Some(mode), Some(kind), Some(id)) = (meta.next(), meta.next(), meta.next()) else {
-            continue;
-        };
-        // Blobs only: no symlinks (120000) or submodules.
-        if kind != "blob" || mode == "120000" {
-            continue;
-        }
-        let relative = if prefix.is_empty() {
-            path
-        } else {
-            match path.strip_prefix(prefix).and_then(|p| p.strip_prefix('/')) {
-                Some(r) => r,
-                None => continue,
+    // Paths listed so far (each written once), blobs still to read, and
+    // the paths to list next: `prefix` first, then what links point to.
+    let mut seen = BTreeSet::new();
+    let mut blobs: Vec<(String, PathBuf)> = Vec::new();
+    let mut listed: Vec<String> = Vec::new();
+    let mut next = vec![prefix.to_string()];
+    let mut files = 0;
+    // As many rounds of links to links as the kernel follows (ELOOP).
+    for _ in 0..40 {
+        let mut links: Vec<(String, String)> = Vec::new();
+        for path in std::mem::take(&mut next) {
+            if listed.iter().any(|l| within(l, &path)) {
+                continue;
             }
-        };
-        if relative.split('/').any(|c| c == ".." || c.is_empty()) {
-            continue;
+            for entry in ls_tree(repo, commit, &path).map_err(fail)? {
+                if !safe(&entry.path) || !seen.insert(entry.path.clone()) {
+                    continue;
+                }
+                match (entry.mode.as_str(), entry.kind.as_str()) {
+                    ("120000", _) => links.push((entry.id, entry.path.clone())),
+                    (_, "blob") => blobs.push((entry.id, into.join(&entry.path))),
+                    // A submodule.
+                    _ => continue,
+                }
+                if within(prefix, &entry.path) {
+                    files += 1;
+                }
+            }
+            listed.push(path);
         }
-        let bytes = git(repo, &["cat-file", "blob", id]).map_err(fail)?;
-        let target = into.join(relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fail(e.to_string()))?;
+        if links.is_empty() {
+            break;
         }
-        std::fs::write(&target, bytes).map_err(|e| fail(e.to_string()))?;
-        written += 1;
+        let ids: Vec<&str> = links.iter().map(|(id, _)| id.as_str()).collect();
+        let targets = cat_blobs(repo, &ids).map_err(fail)?;
+        for ((_, path), target) in links.iter().zip(targets) {
+            let target = String::from_utf8_lossy(&target).into_owned();
+            let (link_to, inside) = link_target(repo, into, path, &target);
+            if let Some(inside) = inside {
+                next.push(inside);
+            }
+            let at = into.join(path);
+            create_parent(&at).map_err(fail)?;
+            std::os::unix::fs::symlink(&link_to, &at).map_err(|e| fail(e.to_string()))?;
+        }
     }
-    Ok(written)
+    let ids: Vec<&str> = blobs.iter().map(|(id, _)| id.as_str()).collect();
+    for ((_, at), bytes) in blobs.iter().zip(cat_blobs(repo, &ids).map_err(fail)?) {
+        create_parent(at).map_err(fail)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(at)
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok((files > 0).then(|| into.join(prefix)))
+}
+
+/// One entry of `git ls-tree`.
+struct Entry {
+    mode: String,
+    kind: String,
+    id: String,
+    path: String,
+}
+
+/// Every file and link at or below `path` at `commit` (all of them when
+/// `path` is empty), recursively.
+fn ls_tree(repo: &Path, commit: &str, path: &str) -> Result<Vec<Entry>, String> {
+    let mut args = vec!["ls-tree", "-r", "-z", "--full-tree", commit];
+    if !path.is_empty() {
+        args.extend(["--", path]);
+    }
+    let listing = git(repo, &args)?;
+    Ok(listing
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (meta, path) = entry.split_once('\t')?;
+            let mut meta = meta.split(' ');
+            Some(Entry {
+                mode: meta.next()?.to_string(),
+                kind: meta.next()?.to_string(),
+                id: meta.next()?.to_string(),
+                path: path.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Whether `path` is `dir` or below it (`/` separated; every path is below
+/// the empty one, the repository root).
+fn within(dir: &str, path: &str) -> bool {
+    dir.is_empty()
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a path from git can be written below the scratch directory as it
+/// is: relative, with no empty, `.` or `..` component.
+fn safe(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Where the link at `path` (relative to the repository) should point in
+/// the checkout under `into`, and the repository path it leads to when
+/// that is inside the repository (to check it out too).
+///
+/// A relative target that stays inside the repository is kept as it is:
+/// the checkout has the repository's layout. An absolute target into the
+/// repository is moved into the checkout. Anything else points where the
+/// working tree's link points.
+fn link_target(repo: &Path, into: &Path, path: &str, target: &str) -> (PathBuf, Option<String>) {
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    let from_root = if let Ok(rest) = Path::new(target).strip_prefix(repo) {
+        Some(rest.to_string_lossy().into_owned())
+    } else if Path::new(target).is_absolute() {
+        None
+    } else {
+        Some(format!("{parent}/{target}"))
+    };
+    match from_root.as_deref().and_then(lexical) {
+        Some(inside) if Path::new(target).is_absolute() => (into.join(&inside), Some(inside)),
+        Some(inside) => (PathBuf::from(target), Some(inside)),
+        None if Path::new(target).is_absolute() => (PathBuf::from(target), None),
+        None => (repo.join(parent).join(target), None),
+    }
+}
+
+/// A `/` separated path with `.` and `..` resolved by their names alone,
+/// or `None` when it climbs above its root.
+fn lexical(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// The contents of the blobs `ids`, in order, read by one
+/// `git cat-file --batch`.
+fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut child = command(repo)
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("cannot run git: no pipes".to_string());
+    };
+    let input: String = ids.iter().flat_map(|id| [id, "\n"]).collect();
+    let read = std::thread::scope(|s| {
+        // Written while the answers are read: either side may fill a pipe.
+        s.spawn(move || stdin.write_all(input.as_bytes()));
+        let mut answers = BufReader::new(stdout);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut header = String::new();
+            answers
+                .read_line(&mut header)
+                .map_err(|e| format!("git cat-file: {e}"))?;
+            // `<id> blob <size>`, or `<id> missing`.
+            let size = match header.trim_end().split(' ').collect::<Vec<_>>()[..] {
+                [_, "blob", size] => size.parse::<usize>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| format!("git cat-file: no blob {id}"))?;
+            let mut bytes = vec![0; size + 1];
+            answers
+                .read_exact(&mut bytes)
+                .map_err(|e| format!("git cat-file: {e}"))?;
+            bytes.pop();
+            out.push(bytes);
+        }
+        Ok(out)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    read
 }
 
 /// A scratch directory removed when dropped.

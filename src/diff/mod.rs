@@ -88,10 +88,10 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
         )
     })?;
     let scratch = git::ScratchDir::new().map_err(Failure::Diagnostic)?;
-    let files = git::checkout_dir(&repo, &revision.commit, &prefix, scratch.path())
+    let checkout = git::checkout_dir(&repo, &revision.commit, &prefix, scratch.path())
         .map_err(Failure::Diagnostic)?;
     let short = revision.short().to_string();
-    if files == 0 {
+    let Some(checkout) = checkout else {
         return Ok((
             revision,
             Side {
@@ -100,7 +100,7 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
                 ..Side::default()
             },
         ));
-    }
+    };
     // Said after the error if a prompt template at the revision goes over
     // its ceiling (the process exits from inside the template).
     let _note = crate::abort::on_abort({
@@ -109,16 +109,7 @@ pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side
     });
     // Named as the revision's files from the start, so that an error (or
     // the error printed at a prompt template's ceiling) shows where it is.
-    let (mut loaded, diags) = crate::load::load_dir(scratch.path());
-    let mut sources = Sources::new();
-    for (id, file) in loaded.sources.iter() {
-        sources.add(
-            format!("{label}@{short}/{}", loaded.sources.relative(id)),
-            file.relative.clone(),
-            file.text.clone(),
-        );
-    }
-    loaded.sources = sources;
+    let (loaded, diags) = crate::load::load_dir_as(&checkout, &format!("{label}@{short}"));
     match crate::with_load_diagnostics(diags, crate::compile(&loaded), |c| &mut c.warnings) {
         Ok(compiled) => Ok((
             revision,
