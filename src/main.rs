@@ -295,13 +295,26 @@ fn written(ui: &Ui, result: Result<Outcome, WriteError>, out: &str, files: usize
             ui.note(&format!("{out}/ is up to date ({files} files)"));
             OK
         }
-        Ok(Outcome::Written(d)) => {
+        Ok(Outcome::Written(d, left)) => {
             ui.note(&format!(
                 "wrote {out}/: {files} files ({} added, {} changed, {} removed)",
                 d.added.len(),
                 d.changed.len(),
                 d.removed.len()
             ));
+            if let Some(left) = left {
+                let at = slash_path(&left.path);
+                let at = at.strip_prefix("./").unwrap_or(&at);
+                ui.error(
+                    &Diagnostic::warning(
+                        Code::Io,
+                        format!("the old {out}/ is left at `{at}`: {}", left.why),
+                    )
+                    .help(format!(
+                        "the new tree is in place; remove the old one by hand (if it is immutable, `chattr -R -i {at}` first); the next render tries again"
+                    )),
+                );
+            }
             OK
         }
         Err(WriteError::Conflicts(paths)) => {
@@ -323,8 +336,9 @@ fn render_staged(ui: &Ui, args: &RenderArgs, stage: write::Stage, out: &str) -> 
     let loaded = std::mem::ManuallyDrop::new(loaded);
     let staged = std::mem::ManuallyDrop::new(staged);
     ui.diagnostics(&loaded.sources, &staged.warnings);
+    // Into an empty directory: no old tree to leave.
     match stage.finish() {
-        Ok(()) => {
+        Ok(_) => {
             let files = staged.files;
             ui.note(&format!(
                 "wrote {out}/: {files} files ({files} added, 0 changed, 0 removed)"

@@ -30,8 +30,20 @@ use crate::emit::Tree;
 pub enum Outcome {
     /// Nothing differed; nothing was written.
     Unchanged,
-    /// The tree was replaced.
-    Written(Drift),
+    /// The tree was replaced; the old one could not all be removed if
+    /// `Some` (see [`Leftover`]).
+    Written(Drift, Option<Leftover>),
+}
+
+/// An old tree, already replaced, that could not be removed: it stays,
+/// hidden beside the output directory, and later renders try again.
+/// (A directory whose owner made it read-only is made writable first, so
+/// this takes an immutable file, a mount point or the like.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub path: PathBuf,
+    /// Why: the error removing it.
+    pub why: String,
 }
 
 /// Why a write did not happen.
@@ -176,8 +188,8 @@ fn replace_tree(
     for rel in &disk.foreign {
         stage.keep_foreign(rel)?;
     }
-    stage.finish()?;
-    Ok(Outcome::Written(drift))
+    let left = stage.finish()?;
+    Ok(Outcome::Written(drift, left))
 }
 
 /// Write through a symlinked output directory, never replace the link.
@@ -239,14 +251,14 @@ impl Stage {
     fn new(dir: PathBuf, replace: bool) -> Result<Self, WriteError> {
         let staging = sibling(&dir, "staging");
         if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(io_at(&staging))?;
+            remove_tree(&staging).map_err(io_at(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         keep_mode(&staging, &dir);
         let undo = {
             let staging = staging.clone();
             crate::abort::on_abort(move || {
-                let _ = fs::remove_dir_all(staging);
+                let _ = remove_tree(&staging);
             })
         };
         Ok(Self {
@@ -328,12 +340,13 @@ impl Stage {
             .is_some()
     }
 
-    /// Put the new tree in place.
+    /// Put the new tree in place; the old one, if any, is removed after,
+    /// or else returned as [`Leftover`].
     ///
     /// # Errors
     /// The first write that failed, or the rename; the output directory is
     /// then as it was, and the staging directory removed.
-    pub fn finish(mut self) -> Result<(), WriteError> {
+    pub fn finish(mut self) -> Result<Option<Leftover>, WriteError> {
         let error = self
             .error
             .lock()
@@ -342,8 +355,9 @@ impl Stage {
         if let Some(e) = error {
             return Err(e);
         }
+        let mut left = None;
         if self.replace {
-            swap(&self.staging, &self.dir)?;
+            left = swap(&self.staging, &self.dir)?;
         } else {
             // Renaming onto an empty directory replaces it atomically on
             // Unix; elsewhere the empty directory goes first.
@@ -358,14 +372,14 @@ impl Stage {
                 .map_err(io_at(&self.dir))?;
         }
         self.finished = true;
-        Ok(())
+        Ok(left)
     }
 }
 
 impl Drop for Stage {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = fs::remove_dir_all(&self.staging);
+            let _ = remove_tree(&self.staging);
         }
     }
 }
@@ -495,15 +509,21 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
     })
 }
 
-/// Put `staging` in place of `dir`, atomically where the platform allows.
-fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
+/// Put `staging` in place of `dir`, atomically where the platform allows,
+/// then remove the old tree (or return it as left over).
+fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
+    let remove = |old: &Path| {
+        remove_tree(old).err().map(|e| Leftover {
+            path: old.to_path_buf(),
+            why: e.to_string(),
+        })
+    };
     if !dir.exists() {
-        return fs::rename(staging, dir).map_err(io_at(dir));
+        return fs::rename(staging, dir).map(|()| None).map_err(io_at(dir));
     }
     if exchange(staging, dir).is_ok() {
         // `staging` now holds the old tree.
-        let _ = fs::remove_dir_all(staging);
-        return Ok(());
+        return Ok(remove(staging));
     }
     // No atomic exchange here: move the old tree aside, then the new one in.
     // `recover` restores the old tree if a run stops between the two.
@@ -513,8 +533,54 @@ fn swap(staging: &Path, dir: &Path) -> Result<(), WriteError> {
         let _ = fs::rename(&old, dir);
         return Err(WriteError::Io(dir.to_path_buf(), e));
     }
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
+    Ok(remove(&old))
+}
+
+/// Remove a tree orchctl made or replaced (a staging directory, an old
+/// output tree). Where that is refused, the directories in it whose owner
+/// made them read-only are made writable, as `rm -rf` would need them, and
+/// it is tried once more: the tree is no longer the output, so its
+/// directories' modes guard nothing.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            owner_writable(path);
+            fs::remove_dir_all(path)
+        }
+        done => done,
+    }
+}
+
+/// Give every directory in the tree at `root` (links not followed) its
+/// owner's read, write and search permission.
+fn owner_writable(root: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(meta) = fs::symlink_metadata(&dir) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
+            }
+            let mode = meta.permissions().mode();
+            if mode & 0o700 != 0o700 {
+                let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(mode | 0o700));
+            }
+            if let Ok(entries) = fs::read_dir(&dir) {
+                dirs.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = root;
 }
 
 /// Give the new tree's directory the group and mode of the one it replaces,
@@ -587,7 +653,7 @@ fn recover(dir: &Path) {
         if file.starts_with(&moved_aside) && !dir.exists() {
             let _ = fs::rename(entry.path(), dir);
         } else if file.starts_with(&ours) {
-            let _ = fs::remove_dir_all(entry.path());
+            let _ = remove_tree(&entry.path());
         }
     }
 }

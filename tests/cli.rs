@@ -27,6 +27,14 @@ use common::{copy_dir, root, snapshot_dir};
 /// How long one run of orchctl may take before it counts as a hang.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The user and group id of `nobody`.
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// A scratch directory to run orchctl in, by default holding a copy of the
 /// reference `pipelines/`.
 struct Test {
@@ -107,6 +115,19 @@ impl Test {
             .collect()
     }
 
+    /// Hand the scratch directory to `nobody` when the tests run as root, for
+    /// [`Cmd::unprivileged`].
+    fn give_to_nobody(&self) {
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+                .arg(self.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
     /// A command line run in this directory: `orchctl` and no arguments yet.
     fn cmd(&self) -> Cmd {
         Cmd {
@@ -160,6 +181,8 @@ struct Cmd {
     env: Vec<(OsString, Option<OsString>)>,
     /// How long it may take.
     timeout: Duration,
+    /// Run as an ordinary user (`nobody`) when the tests run as root.
+    unprivileged: bool,
 }
 
 impl Cmd {
@@ -171,7 +194,15 @@ impl Cmd {
             args: Vec::new(),
             env: vec![("NO_COLOR".into(), Some("1".into()))],
             timeout: TIMEOUT,
+            unprivileged: false,
         }
+    }
+
+    /// Run it as an ordinary user, for whom permissions hold: when the tests
+    /// run as root, as `nobody` (see [`Test::give_to_nobody`]).
+    fn unprivileged(mut self) -> Self {
+        self.unprivileged = true;
+        self
     }
 
     fn timeout(mut self, timeout: Duration) -> Self {
@@ -238,6 +269,11 @@ impl Cmd {
                 Some(v) => cmd.env(key, v),
                 None => cmd.env_remove(key),
             };
+        }
+        if self.unprivileged && is_root() {
+            use std::os::unix::process::CommandExt;
+            // Supplementary groups are dropped with the user.
+            cmd.uid(NOBODY).gid(NOBODY);
         }
         let mut child = cmd.spawn().expect("orchctl starts");
         let mut out = child.stdout.take().unwrap();
@@ -879,6 +915,86 @@ fn render_recovers_a_tree_left_aside_by_an_interrupted_run() {
         .status(0)
         .stderr_is(&format!("generated/ is up to date ({} files)\n", files()));
     assert_eq!(t.tree("generated"), expected());
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+/// A directory of the old tree that its owner made read-only does not keep
+/// the old tree from going once the new one is in place.
+#[test]
+fn a_read_only_directory_of_the_old_tree_leaves_nothing_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new();
+    t.arg("render").run().status(0);
+    t.edit(PLATFORM, LIMIT_12, LIMIT_20);
+    for dir in ["generated/sensors", "generated/argocd"] {
+        std::fs::set_permissions(t.join(dir), std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    t.give_to_nobody();
+    t.arg("render")
+        .unprivileged()
+        .run()
+        .status(0)
+        .stderr_is(&format!(
+            "wrote generated/: {} files (0 added, 1 changed, 0 removed)\n",
+            files()
+        ));
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+    t.args(["render", "--check"]).unprivileged().run().status(0);
+}
+
+/// An old tree that cannot be removed (here: one of its files immutable)
+/// stays beside the new one, named in a warning, until a later render can
+/// remove it.
+#[test]
+fn an_old_tree_that_cannot_be_removed_is_named_in_a_warning() {
+    /// Lifts every immutable attribute again, so the scratch directory can go.
+    struct Mutable<'a>(&'a Path);
+    impl Drop for Mutable<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr")
+                .arg("-R")
+                .arg("-i")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let t = Test::new();
+    t.arg("render").run().status(0);
+    t.edit(PLATFORM, LIMIT_12, LIMIT_20);
+    let _mutable = Mutable(t.path());
+    let chattr = Command::new("chattr")
+        .arg("+i")
+        .arg(t.join("generated/sensors/pr-merged.yaml"))
+        .output();
+    if !chattr.is_ok_and(|o| o.status.success()) {
+        // chattr +i needs root (CAP_LINUX_IMMUTABLE) and a file system
+        // with the attribute (ext4, xfs, btrfs, tmpfs).
+        eprintln!("skipped: cannot make a file immutable here");
+        return;
+    }
+    let run = t.arg("render").run().status(0);
+    let left = t.leftovers();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let left = &left[0];
+    assert!(left.starts_with(".generated.orchctl-staging-"), "{left}");
+    run.stderr_is(&format!(
+        "wrote generated/: {} files (0 added, 1 changed, 0 removed)\n\
+         warning[E029]: the old generated/ is left at `{left}`: Operation not permitted (os \
+         error 1)\n  = help: the new tree is in place; remove the old one by hand (if it is \
+         immutable, `chattr -R -i {left}` first); the next render tries again\n\n",
+        files()
+    ));
+    assert_eq!(t.tree("generated"), {
+        let fresh = Test::new();
+        fresh.edit(PLATFORM, LIMIT_12, LIMIT_20);
+        fresh.arg("render").run().status(0);
+        fresh.tree("generated")
+    });
+    drop(_mutable);
+    t.arg("render")
+        .run()
+        .status(0)
+        .stderr_is(&format!("generated/ is up to date ({} files)\n", files()));
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
 
