@@ -925,14 +925,10 @@ fn resolve(
     Some((parent.join(name), true))
 }
 
-/// `rel` below the directory named `display`, for messages.
+/// `rel` below the directory named `display`, for messages (a `.` inside
+/// dropped, as `Path::components` drops it).
 fn joined(display: &str, rel: &Path) -> String {
-    let rel = slash_path(rel);
-    if rel.is_empty() {
-        display.to_string()
-    } else {
-        format!("{display}/{rel}")
-    }
+    slash_path(&Path::new(display).join(rel))
 }
 
 /// Whether a relative path stays inside its root without following links.

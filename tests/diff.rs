@@ -13,13 +13,27 @@ use common::{copy_dir, root};
 /// committed on `main`.
 struct Repo {
     dir: tempfile::TempDir,
+    /// The repository: the scratch directory, or a directory in it.
+    path: PathBuf,
 }
 
 impl Repo {
     fn new() -> Self {
-        let repo = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        Self::init(dir, path)
+    }
+
+    /// A repository in a directory of its own (`repo/`) in the scratch
+    /// directory, which links can then lead out to.
+    fn nested() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repo");
+        Self::init(dir, path)
+    }
+
+    fn init(dir: tempfile::TempDir, path: PathBuf) -> Self {
+        let repo = Self { dir, path };
         copy_dir(&root().join("pipelines"), &repo.path().join("pipelines"));
         repo.git(&["init", "--quiet", "--initial-branch=main"]);
         repo.commit("the reference platform");
@@ -27,6 +41,11 @@ impl Repo {
     }
 
     fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The scratch directory (the repository's, or the one it is in).
+    fn outer(&self) -> &Path {
         self.dir.path()
     }
 
@@ -76,9 +95,15 @@ impl Repo {
     }
 
     fn orchctl(&self, args: &[&str]) -> (i32, String, String) {
+        self.orchctl_with(args, &[])
+    }
+
+    /// [`Repo::orchctl`] with more environment variables.
+    fn orchctl_with(&self, args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_orchctl"))
             .args(args)
             .current_dir(self.path())
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -473,6 +498,89 @@ fn a_linked_prompt_out_of_the_pipelines_directory_is_refused_at_the_base_too() {
     );
 }
 
+/// Links are followed at the base as the kernel follows them in a checkout:
+/// through a link to a directory outside `pipelines/`, out of the
+/// repository and back in by another name, and out of it by `..` through a
+/// link (to the repository's own parent, never the scratch checkout's).
+#[test]
+fn links_are_followed_at_the_base_as_in_a_checkout() {
+    let repo = Repo::nested();
+    let outer = repo.outer();
+    // `cfg` → `pipelines/library`, and a prompt through it.
+    link(
+        &repo,
+        "pipelines/prompts/rex-author.md",
+        "../../cfg/rex-author.md",
+        Some("pipelines/library/rex-author.md"),
+    );
+    std::os::unix::fs::symlink("pipelines/library", repo.path().join("cfg")).unwrap();
+    // Out by the repository's path under another name, and back in.
+    std::os::unix::fs::symlink(repo.path(), outer.join("alias")).unwrap();
+    link(
+        &repo,
+        "pipelines/agents.yaml",
+        outer.join("alias/shared/agents.yaml").to_str().unwrap(),
+        Some("shared/agents.yaml"),
+    );
+    // Out by `..` through a link to the top of the repository.
+    std::fs::write(outer.join("sibling.yaml"), "# nothing here\n").unwrap();
+    std::os::unix::fs::symlink("..", repo.path().join("pipelines/up")).unwrap();
+    std::os::unix::fs::symlink(
+        "up/../sibling.yaml",
+        repo.path().join("pipelines/sibling.yaml"),
+    )
+    .unwrap();
+    repo.commit("links");
+    // What the scratch checkout's parent holds must not be read.
+    let tmp = outer.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::write(tmp.join("sibling.yaml"), "not: a spec\n").unwrap();
+    let diff = |args: &[&str]| repo.orchctl_with(args, &[("TMPDIR", &tmp)]);
+
+    assert_eq!(repo.orchctl(&["validate"]).0, 0);
+    let (code, stdout, stderr) = diff(&["diff", "--base", "HEAD", "--exit-code"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    // The base's agents are read at the base, not in the working tree.
+    repo.edit(
+        "shared/agents.yaml",
+        "Implements the task and opens",
+        "Implements the task, then opens",
+    );
+    let (code, stdout, stderr) = diff(&["diff", "--base", "HEAD", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["summary"]["changed"], 1, "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+/// A commit cannot make `diff` write outside its scratch checkout: two
+/// names that differ only in bytes that are not UTF-8, one a link out of
+/// the repository, the other a directory with a file in it.
+#[test]
+fn a_commit_cannot_make_diff_write_outside_its_checkout() {
+    use std::os::unix::ffi::OsStrExt;
+    let repo = Repo::nested();
+    let victim = repo.outer().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let dir = repo.path().join("pipelines");
+    let name = |b: u8| std::ffi::OsStr::from_bytes(&[b]).to_os_string();
+    std::os::unix::fs::symlink("../../victim", dir.join(name(0xfe))).unwrap();
+    std::fs::create_dir(dir.join(name(0xff))).unwrap();
+    std::fs::write(dir.join(name(0xff)).join("planted.sh"), "echo planted\n").unwrap();
+    // And a spec file whose name is not UTF-8 either.
+    std::fs::rename(
+        dir.join("apps.yaml"),
+        dir.join(name(0xfd)).with_extension("yaml"),
+    )
+    .unwrap();
+    repo.commit("names that are not UTF-8");
+    let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "HEAD", "--exit-code"]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    let planted: Vec<_> = std::fs::read_dir(&victim).unwrap().collect();
+    assert!(planted.is_empty(), "{planted:?}");
+}
+
 /// Errors at the base name its files as the revision's, in their help too,
 /// never the scratch checkout they are read from.
 #[test]
@@ -625,7 +733,10 @@ fn the_ci_step_works_in_a_shallow_clone() {
         .status()
         .unwrap();
     assert!(status.success());
-    let repo = Repo { dir: clone };
+    let repo = Repo {
+        path: clone.path().to_path_buf(),
+        dir: clone,
+    };
     rename_agent(&repo);
     repo.git(&["fetch", "--no-tags", "--depth=1", "origin", "main"]);
     let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "FETCH_HEAD", "-o", "markdown"]);

@@ -2,8 +2,10 @@
 //! only: `rev-parse`, `merge-base`, `ls-tree`, `cat-file --batch`), into a
 //! scratch directory that orchctl's loader reads like any other.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -145,16 +147,22 @@ pub fn base(repo: &Path, base: Option<&str>) -> Result<Revision, Diagnostic> {
 
 /// Check out the files under `prefix` (relative to the repository root, `/`
 /// separated; empty for the root) at `commit` into `into`, laid out as in
-/// the repository. Returns the directory that holds them (`into/prefix`),
-/// or `None` when `prefix` holds no files at that commit.
+/// the repository. Returns the directory that holds them, or `None` when
+/// `prefix` is no directory at that commit.
 ///
-/// Symbolic links are recreated, so the loader reads them as it reads the
-/// working tree's: a link that stays inside the repository keeps its
-/// target, and what it points to is checked out too, at `commit`, even
-/// outside `prefix` (a prompt behind a link that leaves the pipelines
-/// directory is refused at the base as it is in the working tree). A link
-/// that leaves the repository points where it points from the working tree;
-/// what is there is not versioned. Submodules are skipped.
+/// Symbolic links are followed as the kernel would follow them in a
+/// checkout of `commit` (one at a time, each from where it is, up to 40),
+/// and each is made a link straight to where it leads, so that the loader
+/// reads what a checkout would give it and decides the same: a prompt file
+/// behind a link out of the directory is refused at the base as in the
+/// working tree. A file a link leads to outside `prefix` is checked out
+/// too; a directory is made, empty (a prompt named through it is then "not
+/// found" where a checkout says "outside the pipelines directory": refused
+/// either way). Where a link leads out of the repository, it points where
+/// the kernel would lead, and what is there is not versioned; where that
+/// comes back into the repository, the rest is read at `commit`. Paths are
+/// kept as git stores them, byte for byte; nothing is written through a
+/// link. Submodules are skipped.
 ///
 /// # Errors
 /// When git fails or a file cannot be written.
@@ -170,160 +178,352 @@ pub fn checkout_dir(
             format!("cannot read `{prefix}` at {commit}: {e}"),
         )
     };
-    // Paths listed so far (each written once), blobs still to read, and
-    // the paths to list next: `prefix` first, then what links point to.
-    let mut seen = BTreeSet::new();
-    let mut blobs: Vec<(String, PathBuf)> = Vec::new();
-    let mut listed: Vec<String> = Vec::new();
-    let mut next = vec![prefix.to_string()];
-    let mut files = 0;
-    // As many rounds of links to links as the kernel follows (ELOOP).
-    for _ in 0..40 {
-        let mut links: Vec<(String, String)> = Vec::new();
-        for path in std::mem::take(&mut next) {
-            if listed.iter().any(|l| within(l, &path)) {
+    let listing = ls_tree(repo, commit, Some(prefix)).map_err(fail)?;
+    let mut out = Checkout::new(into);
+    let root = if !listing.is_empty() && listing.iter().all(|e| e.kind != Kind::Link) {
+        // No links: the files as they are.
+        for entry in listing {
+            if entry.kind == Kind::Blob {
+                out.blobs.push((entry.path, entry.id));
+            }
+        }
+        prefix.as_bytes().to_vec()
+    } else {
+        // Links, or nothing at `prefix` (its directory may be behind one).
+        let index = Index::read(repo, commit).map_err(fail)?;
+        let top = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
+        let Target::Tree(root) = index.resolve(&top, b"", prefix.as_bytes()) else {
+            return Ok(None);
+        };
+        let mut reached = BTreeSet::new();
+        for (path, (kind, id)) in &index.entries {
+            if !within(&root, path) {
                 continue;
             }
-            for entry in ls_tree(repo, commit, &path).map_err(fail)? {
-                if !safe(&entry.path) || !seen.insert(entry.path.clone()) {
-                    continue;
+            match kind {
+                Kind::Blob => out.blobs.push((path.clone(), id.clone())),
+                Kind::Link => {
+                    let text = index.links.get(path).map_or(&[][..], Vec::as_slice);
+                    let target = index.resolve(&top, parent(path), text);
+                    let to = match target {
+                        Target::Blob(b) | Target::Tree(b) if within(&root, &b) => out.at(&b),
+                        Target::Blob(b) => {
+                            let to = out.at(&b);
+                            if let Some((_, id)) = index.entries.get(&b)
+                                && reached.insert(b.clone())
+                            {
+                                out.blobs.push((b, id.clone()));
+                            }
+                            to
+                        }
+                        Target::Tree(t) => {
+                            out.dirs.push(t.clone());
+                            out.at(&t)
+                        }
+                        Target::Outside(p) => p,
+                        // Never made: reading it says there is no such file.
+                        Target::Missing => into.join(".orchctl-missing"),
+                        // Itself: reading it says "too many levels of links".
+                        Target::Loop => out.at(path),
+                    };
+                    out.links.push((path.clone(), to));
                 }
-                match (entry.mode.as_str(), entry.kind.as_str()) {
-                    ("120000", _) => links.push((entry.id, entry.path.clone())),
-                    (_, "blob") => blobs.push((entry.id, into.join(&entry.path))),
-                    // A submodule.
-                    _ => continue,
-                }
-                if within(prefix, &entry.path) {
-                    files += 1;
-                }
+                Kind::Tree => out.dirs.push(path.clone()),
+                Kind::Module => {}
             }
-            listed.push(path);
         }
-        if links.is_empty() {
-            break;
-        }
-        let ids: Vec<&str> = links.iter().map(|(id, _)| id.as_str()).collect();
-        let targets = cat_blobs(repo, &ids).map_err(fail)?;
-        for ((_, path), target) in links.iter().zip(targets) {
-            let target = String::from_utf8_lossy(&target).into_owned();
-            let (link_to, inside) = link_target(repo, into, path, &target);
-            if let Some(inside) = inside {
-                next.push(inside);
-            }
-            let at = into.join(path);
-            create_parent(&at).map_err(fail)?;
-            std::os::unix::fs::symlink(&link_to, &at).map_err(|e| fail(e.to_string()))?;
-        }
+        root
+    };
+    if out.blobs.is_empty() && out.links.is_empty() {
+        return Ok(None);
     }
-    let ids: Vec<&str> = blobs.iter().map(|(id, _)| id.as_str()).collect();
-    for ((_, at), bytes) in blobs.iter().zip(cat_blobs(repo, &ids).map_err(fail)?) {
-        create_parent(at).map_err(fail)?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(at)
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    Ok((files > 0).then(|| into.join(prefix)))
+    let dir = out.at(&root);
+    out.write(repo).map_err(fail)?;
+    Ok(Some(dir))
 }
 
-/// One entry of `git ls-tree`.
+/// What an entry of a tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Blob,
+    Tree,
+    Link,
+    /// A submodule's commit.
+    Module,
+}
+
+/// One entry of `git ls-tree`: its path as git stores it.
 struct Entry {
-    mode: String,
-    kind: String,
+    kind: Kind,
     id: String,
-    path: String,
+    path: Vec<u8>,
 }
 
-/// Every file and link at or below `path` at `commit` (all of them when
-/// `path` is empty), recursively.
-fn ls_tree(repo: &Path, commit: &str, path: &str) -> Result<Vec<Entry>, String> {
-    let mut args = vec!["ls-tree", "-r", "-z", "--full-tree", commit];
-    if !path.is_empty() {
-        args.extend(["--", path]);
+/// Every file and link at or below `path` at `commit` (the whole tree when
+/// `None`, with its directories).
+fn ls_tree(repo: &Path, commit: &str, path: Option<&str>) -> Result<Vec<Entry>, String> {
+    let mut args = vec!["ls-tree", "-r", "-z", "--full-tree"];
+    match path {
+        None => args.extend(["-t", commit]),
+        Some("") => args.push(commit),
+        Some(path) => args.extend([commit, "--", path]),
     }
     let listing = git(repo, &args)?;
     Ok(listing
         .split(|b| *b == 0)
         .filter_map(|entry| {
-            let entry = String::from_utf8_lossy(entry);
-            let (meta, path) = entry.split_once('\t')?;
+            let tab = entry.iter().position(|b| *b == b'\t')?;
+            let (meta, path) = (std::str::from_utf8(&entry[..tab]).ok()?, &entry[tab + 1..]);
             let mut meta = meta.split(' ');
-            Some(Entry {
-                mode: meta.next()?.to_string(),
-                kind: meta.next()?.to_string(),
-                id: meta.next()?.to_string(),
-                path: path.to_string(),
+            let kind = match (meta.next()?, meta.next()?) {
+                ("120000", _) => Kind::Link,
+                (_, "blob") => Kind::Blob,
+                (_, "tree") => Kind::Tree,
+                _ => Kind::Module,
+            };
+            safe(path).then(|| Entry {
+                kind,
+                id: meta.next().unwrap_or_default().to_string(),
+                path: path.to_vec(),
             })
         })
         .collect())
 }
 
-/// Whether `path` is `dir` or below it (`/` separated; every path is below
-/// the empty one, the repository root).
-fn within(dir: &str, path: &str) -> bool {
+/// The whole tree of a commit, to follow links in.
+struct Index {
+    entries: std::collections::BTreeMap<Vec<u8>, (Kind, String)>,
+    /// Each link's target, as stored.
+    links: std::collections::HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Where a path leads at the commit.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Blob(Vec<u8>),
+    Tree(Vec<u8>),
+    /// Out of the repository, in the file system as it is.
+    Outside(PathBuf),
+    Missing,
+    /// More than 40 links.
+    Loop,
+}
+
+/// How many links the kernel follows in one lookup (`ELOOP` after).
+const MAX_LINKS: usize = 40;
+
+impl Index {
+    fn read(repo: &Path, commit: &str) -> Result<Self, String> {
+        let mut entries = std::collections::BTreeMap::new();
+        let mut links = Vec::new();
+        for entry in ls_tree(repo, commit, None)? {
+            if entry.kind == Kind::Link {
+                links.push((entry.path.clone(), entry.id.clone()));
+            }
+            entries.insert(entry.path, (entry.kind, entry.id));
+        }
+        let ids: Vec<&str> = links.iter().map(|(_, id)| id.as_str()).collect();
+        let targets = cat_blobs(repo, &ids)?;
+        Ok(Self {
+            entries,
+            links: links.into_iter().map(|(p, _)| p).zip(targets).collect(),
+        })
+    }
+
+    /// Where `target` leads from the directory `dir` (a repository path),
+    /// `top` being the repository's canonical path.
+    fn resolve(&self, top: &Path, dir: &[u8], target: &[u8]) -> Target {
+        let mut followed = 0;
+        if target.first() == Some(&b'/') {
+            return self.outside(top, PathBuf::from(OsStr::from_bytes(target)), &mut followed);
+        }
+        let at = components(dir).map(<[u8]>::to_vec).collect();
+        let rest = components(target).map(<[u8]>::to_vec).collect();
+        self.walk(top, at, rest, &mut followed)
+    }
+
+    /// Follow the components `rest` from the directory `at`, as the kernel
+    /// does.
+    fn walk(
+        &self,
+        top: &Path,
+        mut at: Vec<Vec<u8>>,
+        mut rest: VecDeque<Vec<u8>>,
+        followed: &mut usize,
+    ) -> Target {
+        while let Some(name) = rest.pop_front() {
+            if name == b".." {
+                if at.pop().is_none() {
+                    // Above the repository: on in the file system.
+                    let mut path = top.parent().unwrap_or(top).to_path_buf();
+                    path.extend(rest.iter().map(|c| OsStr::from_bytes(c)));
+                    return self.outside(top, path, followed);
+                }
+                continue;
+            }
+            at.push(name);
+            let path = at.join(&b'/');
+            match self.entries.get(&path) {
+                Some((Kind::Tree, _)) => {}
+                Some((Kind::Blob, _)) if rest.is_empty() => return Target::Blob(path),
+                Some((Kind::Link, _)) => {
+                    *followed += 1;
+                    if *followed > MAX_LINKS {
+                        return Target::Loop;
+                    }
+                    at.pop();
+                    let text = self.links.get(&path).map_or(&[][..], Vec::as_slice);
+                    if text.first() == Some(&b'/') {
+                        let mut path = PathBuf::from(OsStr::from_bytes(text));
+                        path.extend(rest.iter().map(|c| OsStr::from_bytes(c)));
+                        return self.outside(top, path, followed);
+                    }
+                    for c in components(text).rev() {
+                        rest.push_front(c.to_vec());
+                    }
+                }
+                // Nothing there, a file with more to follow, a submodule.
+                _ => return Target::Missing,
+            }
+        }
+        Target::Tree(at.join(&b'/'))
+    }
+
+    /// Where the file system path `path` leads: back into the repository
+    /// where a first part of it is the repository's directory (or one in
+    /// it) in the file system as it is, the rest then read at the commit.
+    fn outside(&self, top: &Path, path: PathBuf, followed: &mut usize) -> Target {
+        let parts: Vec<_> = path.components().collect();
+        for k in 1..=parts.len() {
+            let first: PathBuf = parts[..k].iter().collect();
+            let Ok(real) = first.canonicalize() else {
+                break;
+            };
+            if let Ok(inside) = real.strip_prefix(top) {
+                let at = inside
+                    .components()
+                    .map(|c| c.as_os_str().as_bytes().to_vec())
+                    .collect();
+                let rest = parts[k..]
+                    .iter()
+                    .map(|c| c.as_os_str().as_bytes().to_vec())
+                    .collect();
+                return self.walk(top, at, rest, followed);
+            }
+        }
+        Target::Outside(path)
+    }
+}
+
+/// The non-empty, non-`.` components of a `/` separated path.
+fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    path.split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+}
+
+/// The directory of a repository path (empty at the top).
+fn parent(path: &[u8]) -> &[u8] {
+    path.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&[][..], |i| &path[..i])
+}
+
+/// Whether `path` is `dir` or below it (every path is below the empty one,
+/// the top of the repository).
+fn within(dir: &[u8], path: &[u8]) -> bool {
     dir.is_empty()
         || path
             .strip_prefix(dir)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            .is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'/'))
 }
 
 /// Whether a path from git can be written below the scratch directory as it
 /// is: relative, with no empty, `.` or `..` component.
-fn safe(path: &str) -> bool {
+fn safe(path: &[u8]) -> bool {
     !path.is_empty()
         && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+            .split(|b| *b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
-/// Where the link at `path` (relative to the repository) should point in
-/// the checkout under `into`, and the repository path it leads to when
-/// that is inside the repository (to check it out too).
-///
-/// A relative target that stays inside the repository is kept as it is:
-/// the checkout has the repository's layout. An absolute target into the
-/// repository is moved into the checkout. Anything else points where the
-/// working tree's link points.
-fn link_target(repo: &Path, into: &Path, path: &str, target: &str) -> (PathBuf, Option<String>) {
-    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
-    let from_root = if let Ok(rest) = Path::new(target).strip_prefix(repo) {
-        Some(rest.to_string_lossy().into_owned())
-    } else if Path::new(target).is_absolute() {
-        None
-    } else {
-        Some(format!("{parent}/{target}"))
-    };
-    match from_root.as_deref().and_then(lexical) {
-        Some(inside) if Path::new(target).is_absolute() => (into.join(&inside), Some(inside)),
-        Some(inside) => (PathBuf::from(target), Some(inside)),
-        None if Path::new(target).is_absolute() => (PathBuf::from(target), None),
-        None => (repo.join(parent).join(target), None),
-    }
+/// What to write into the scratch directory.
+struct Checkout<'a> {
+    into: &'a Path,
+    /// Files: repository path and blob.
+    blobs: Vec<(Vec<u8>, String)>,
+    /// Directories to make, besides those files are in.
+    dirs: Vec<Vec<u8>>,
+    /// Links: repository path and where the link points.
+    links: Vec<(Vec<u8>, PathBuf)>,
+    /// Directories made (or found) so far.
+    made: std::collections::HashSet<PathBuf>,
 }
 
-/// A `/` separated path with `.` and `..` resolved by their names alone,
-/// or `None` when it climbs above its root.
-fn lexical(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            c => parts.push(c),
+impl<'a> Checkout<'a> {
+    fn new(into: &'a Path) -> Self {
+        Self {
+            into,
+            blobs: Vec::new(),
+            dirs: Vec::new(),
+            links: Vec::new(),
+            made: std::collections::HashSet::new(),
         }
     }
-    Some(parts.join("/"))
-}
 
-fn create_parent(path: &Path) -> Result<(), String> {
-    match path.parent() {
-        Some(parent) => std::fs::create_dir_all(parent).map_err(|e| e.to_string()),
-        None => Ok(()),
+    /// The repository path `path` in the scratch directory.
+    fn at(&self, path: &[u8]) -> PathBuf {
+        if path.is_empty() {
+            self.into.to_path_buf()
+        } else {
+            self.into.join(OsStr::from_bytes(path))
+        }
+    }
+
+    fn write(mut self, repo: &Path) -> Result<(), String> {
+        let ids: Vec<&str> = self.blobs.iter().map(|(_, id)| id.as_str()).collect();
+        let contents = cat_blobs(repo, &ids)?;
+        let blobs = std::mem::take(&mut self.blobs);
+        for ((path, _), bytes) in blobs.iter().zip(contents) {
+            let at = self.made_parent(path)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&at)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| format!("{}: {e}", at.display()))?;
+        }
+        for dir in std::mem::take(&mut self.dirs) {
+            self.made_dir(&dir)?;
+        }
+        for (path, to) in std::mem::take(&mut self.links) {
+            let at = self.made_parent(&path)?;
+            std::os::unix::fs::symlink(&to, &at).map_err(|e| format!("{}: {e}", at.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Make the directory `path` is in; its place in the scratch directory.
+    fn made_parent(&mut self, path: &[u8]) -> Result<PathBuf, String> {
+        self.made_dir(parent(path))?;
+        Ok(self.at(path))
+    }
+
+    /// Make the directory `dir` and those above it, never through a link.
+    fn made_dir(&mut self, dir: &[u8]) -> Result<(), String> {
+        let mut at = self.into.to_path_buf();
+        for name in components(dir) {
+            at.push(OsStr::from_bytes(name));
+            if self.made.contains(&at) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(format!("{}: not a directory", at.display())),
+                Err(_) => std::fs::create_dir(&at).map_err(|e| format!("{}: {e}", at.display()))?,
+            }
+            self.made.insert(at.clone());
+        }
+        Ok(())
     }
 }
 
@@ -337,7 +537,7 @@ fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
         .args(["cat-file", "--batch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run git: {e}"))?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -370,8 +570,19 @@ fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
         Ok(out)
     });
     let _ = child.kill();
-    let _ = child.wait();
-    read
+    let output = child.wait_with_output();
+    read.map_err(|e: String| {
+        // git's own words, where it said why.
+        output
+            .ok()
+            .and_then(|o| {
+                let err = String::from_utf8_lossy(&o.stderr).into_owned();
+                err.lines()
+                    .find(|l| !l.trim().is_empty())
+                    .map(|l| l.trim().to_string())
+            })
+            .unwrap_or(e)
+    })
 }
 
 /// A scratch directory removed when dropped.
@@ -436,5 +647,55 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index of `entries`: (path, kind, link target).
+    fn index(entries: &[(&str, Kind, &str)]) -> Index {
+        Index {
+            entries: entries
+                .iter()
+                .map(|(p, k, _)| (p.as_bytes().to_vec(), (*k, String::new())))
+                .collect(),
+            links: entries
+                .iter()
+                .filter(|(_, k, _)| *k == Kind::Link)
+                .map(|(p, _, t)| (p.as_bytes().to_vec(), t.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn links_resolve_as_the_kernel_resolves_them() {
+        let top = Path::new("/nowhere/repo");
+        let i = index(&[
+            ("p", Kind::Tree, ""),
+            ("p/a.yaml", Kind::Blob, ""),
+            ("p/lib", Kind::Link, "../shared"),
+            ("shared", Kind::Tree, ""),
+            ("shared/x.md", Kind::Blob, ""),
+            ("p/x.md", Kind::Link, "lib/./x.md"),
+            ("p/loop", Kind::Link, "loop2"),
+            ("p/loop2", Kind::Link, "./loop"),
+            ("p/gone", Kind::Link, "missing/x"),
+            ("p/through-a-file", Kind::Link, "a.yaml/x"),
+            ("p/up", Kind::Link, "../.."),
+            ("p/abs", Kind::Link, "/nowhere/else/x"),
+        ]);
+        let at = |target: &str| i.resolve(top, b"p", target.as_bytes());
+        let blob = |p: &str| Target::Blob(p.as_bytes().to_vec());
+        assert_eq!(at("x.md"), blob("shared/x.md"));
+        assert_eq!(at("lib"), Target::Tree(b"shared".to_vec()));
+        assert_eq!(at("../p/lib/../p/a.yaml"), blob("p/a.yaml"));
+        assert_eq!(at("loop"), Target::Loop);
+        assert_eq!(at("gone"), Target::Missing);
+        assert_eq!(at("through-a-file"), Target::Missing);
+        assert_eq!(at("up/x"), Target::Outside(PathBuf::from("/nowhere/x")));
+        assert_eq!(at("abs"), Target::Outside(PathBuf::from("/nowhere/else/x")));
+        assert_eq!(i.resolve(top, b"", b""), Target::Tree(Vec::new()));
     }
 }
