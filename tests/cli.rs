@@ -30,6 +30,10 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// The user and group id of `nobody`.
 const NOBODY: u32 = 65534;
 
+/// Where [`Test::give_to_nobody`] copies the executable, in the scratch
+/// directory.
+const NOBODY_EXE: &str = "bin/orchctl";
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -116,9 +120,13 @@ impl Test {
     }
 
     /// Hand the scratch directory to `nobody` when the tests run as root, for
-    /// [`Cmd::unprivileged`].
+    /// [`Cmd::unprivileged`], with a copy of the executable there (the
+    /// build directory may be closed to other users).
     fn give_to_nobody(&self) {
         if is_root() {
+            let exe = self.join(NOBODY_EXE);
+            std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+            std::fs::copy(env!("CARGO_BIN_EXE_orchctl"), &exe).unwrap();
             let status = Command::new("chown")
                 .args(["-R", &format!("{NOBODY}:{NOBODY}")])
                 .arg(self.path())
@@ -248,7 +256,11 @@ impl Cmd {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchctl"));
+        let as_nobody = self.unprivileged && is_root();
+        let mut cmd = match &self.tmp {
+            Some(tmp) if as_nobody => Command::new(tmp.join(NOBODY_EXE)),
+            _ => Command::new(env!("CARGO_BIN_EXE_orchctl")),
+        };
         cmd.args(&self.args)
             .current_dir(&self.cwd)
             .stdin(Stdio::null())
@@ -270,7 +282,7 @@ impl Cmd {
                 None => cmd.env_remove(key),
             };
         }
-        if self.unprivileged && is_root() {
+        if as_nobody {
             use std::os::unix::process::CommandExt;
             // Supplementary groups are dropped with the user.
             cmd.uid(NOBODY).gid(NOBODY);
