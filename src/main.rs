@@ -311,7 +311,8 @@ fn written(ui: &Ui, result: Result<Outcome, WriteError>, out: &str, files: usize
                         format!("the old {out}/ is left at `{at}`: {}", left.why),
                     )
                     .help(format!(
-                        "the new tree is in place; remove the old one by hand (if it is immutable, `chattr -R -i {at}` first); the next render tries again"
+                        "the new tree is in place; remove the old one by hand (if it is immutable, `chattr -R -i {}` first); the next render tries again",
+                        shell_word(at)
                     )),
                 );
             }
@@ -321,7 +322,7 @@ fn written(ui: &Ui, result: Result<Outcome, WriteError>, out: &str, files: usize
             ui.error(&conflict(out, &paths));
             INVALID
         }
-        Err(e @ WriteError::Io(..)) => write_error(ui, out, &e),
+        Err(e @ (WriteError::Io(..) | WriteError::MountPoint(_))) => write_error(ui, out, &e),
     }
 }
 
@@ -351,6 +352,9 @@ fn render_staged(ui: &Ui, args: &RenderArgs, stage: write::Stage, out: &str) -> 
 
 fn write_error(ui: &Ui, out: &str, e: &WriteError) -> u8 {
     let help = match e {
+        WriteError::MountPoint(rel) => format!(
+            "nothing was changed; orchctl replaces {out}/ whole, which would move the mount away with the old tree: unmount `{out}/{rel}`, or mount it outside {out}/"
+        ),
         WriteError::Io(_, io) if io.kind() == std::io::ErrorKind::ResourceBusy => format!(
             "nothing was changed; `{out}` is a mount point (or in use), and orchctl replaces its output directory whole: mount the directory above it, or point `--out` at a directory inside the mount"
         ),

@@ -36,9 +36,9 @@ pub enum Outcome {
 }
 
 /// An old tree, already replaced, that could not be removed: it stays,
-/// hidden beside the output directory, and later renders try again.
-/// (A directory whose owner made it read-only is made writable first, so
-/// this takes an immutable file, a mount point or the like.)
+/// hidden beside the output directory (`.NAME.orchctl-replaced-PID`), and
+/// later renders try again. (A directory whose owner made it read-only is
+/// made writable first, so this takes an immutable file or the like.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leftover {
     pub path: PathBuf,
@@ -51,6 +51,9 @@ pub struct Leftover {
 pub enum WriteError {
     /// Files orchctl did not write stand where it would write.
     Conflicts(Vec<String>),
+    /// A directory in the output directory is a mount point (relative
+    /// path): replacing the tree would move it away with the old one.
+    MountPoint(String),
     Io(PathBuf, io::Error),
 }
 
@@ -62,6 +65,7 @@ impl std::fmt::Display for WriteError {
                 "files not written by orchctl are in the way: {}",
                 paths.join(", ")
             ),
+            Self::MountPoint(rel) => write!(f, "`{rel}` in it is a mount point"),
             Self::Io(path, e) => write!(f, "{}: {e}", path.display()),
         }
     }
@@ -175,6 +179,9 @@ fn replace_tree(
     if drift.is_clean() && dir.is_dir() {
         return Ok(Outcome::Unchanged);
     }
+    if let Some(mount) = disk.mounts.first() {
+        return Err(WriteError::MountPoint(mount.clone()));
+    }
     let stage = Stage::new(dir.to_path_buf(), true)?;
     let files: Vec<(&String, &String)> = tree.iter().collect();
     crate::par::map(&files, |(rel, text)| {
@@ -193,7 +200,9 @@ fn replace_tree(
 }
 
 /// Write through a symlinked output directory, never replace the link.
+/// (A trailing `/`, as completion adds it, names the same directory.)
 fn through_link(dir: &Path) -> Result<PathBuf, WriteError> {
+    let dir: &Path = &dir.components().collect::<PathBuf>();
     if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
         fs::canonicalize(dir).map_err(io_at(dir))
     } else {
@@ -249,10 +258,10 @@ impl Stage {
 
     /// A new, empty staging directory beside `dir`.
     fn new(dir: PathBuf, replace: bool) -> Result<Self, WriteError> {
-        let staging = sibling(&dir, "staging");
-        if staging.exists() {
-            remove_tree(&staging).map_err(io_at(&staging))?;
-        }
+        // A leftover of an earlier run of the same id (in a container, say)
+        // is removed, or else passed by.
+        let staging =
+            free_sibling(&dir, "staging", |old| remove_tree(old).is_ok()).map_err(io_at(&dir))?;
         fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         keep_mode(&staging, &dir);
         let undo = {
@@ -463,6 +472,11 @@ fn dirs_below(root: &Path, dir: &Path) -> io::Result<()> {
 
 /// A hidden sibling of `dir` for this process.
 fn sibling(dir: &Path, what: &str) -> PathBuf {
+    numbered_sibling(dir, what, 0)
+}
+
+/// [`sibling`], with `-n` after the process id when `n` is not 0.
+fn numbered_sibling(dir: &Path, what: &str, n: u32) -> PathBuf {
     let name = dir
         .file_name()
         .map_or_else(|| "generated".into(), |n| n.to_string_lossy().into_owned());
@@ -470,7 +484,26 @@ fn sibling(dir: &Path, what: &str) -> PathBuf {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    parent.join(format!(".{name}.orchctl-{what}-{}", std::process::id()))
+    let id = std::process::id();
+    parent.join(if n == 0 {
+        format!(".{name}.orchctl-{what}-{id}")
+    } else {
+        format!(".{name}.orchctl-{what}-{id}-{n}")
+    })
+}
+
+/// The first [`numbered_sibling`] of `dir` that is free, or that `clear`
+/// frees.
+fn free_sibling(dir: &Path, what: &str, clear: impl Fn(&Path) -> bool) -> io::Result<PathBuf> {
+    for n in 0..100 {
+        let path = numbered_sibling(dir, what, n);
+        if fs::symlink_metadata(&path).is_err() || clear(&path) {
+            return Ok(path);
+        }
+    }
+    Err(io::Error::other(
+        "no free name for a hidden directory beside it",
+    ))
 }
 
 /// Open a new file for writing, never one that exists: in the staging
@@ -512,11 +545,15 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
 /// Put `staging` in place of `dir`, atomically where the platform allows,
 /// then remove the old tree (or return it as left over).
 fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
+    // What cannot be removed is renamed to say what it is, and so that no
+    // later run takes it for a tree moved aside and puts it back.
     let remove = |old: &Path| {
-        remove_tree(old).err().map(|e| Leftover {
-            path: old.to_path_buf(),
-            why: e.to_string(),
-        })
+        let why = remove_tree(old).err()?.to_string();
+        let path = free_sibling(dir, "replaced", |_| false)
+            .ok()
+            .filter(|to| fs::rename(old, to).is_ok())
+            .unwrap_or_else(|| old.to_path_buf());
+        Some(Leftover { path, why })
     };
     if !dir.exists() {
         return fs::rename(staging, dir).map(|()| None).map_err(io_at(dir));
@@ -527,7 +564,7 @@ fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
     }
     // No atomic exchange here: move the old tree aside, then the new one in.
     // `recover` restores the old tree if a run stops between the two.
-    let old = sibling(dir, "old");
+    let old = free_sibling(dir, "old", |_| false).map_err(io_at(dir))?;
     fs::rename(dir, &old).map_err(io_at(dir))?;
     if let Err(e) = fs::rename(staging, dir) {
         let _ = fs::rename(&old, dir);
@@ -537,50 +574,55 @@ fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
 }
 
 /// Remove a tree orchctl made or replaced (a staging directory, an old
-/// output tree). Where that is refused, the directories in it whose owner
-/// made them read-only are made writable, as `rm -rf` would need them, and
-/// it is tried once more: the tree is no longer the output, so its
-/// directories' modes guard nothing.
+/// output tree), after [`ready_to_remove`].
 fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            owner_writable(path);
-            fs::remove_dir_all(path)
-        }
-        done => done,
-    }
+    ready_to_remove(path)?;
+    fs::remove_dir_all(path)
 }
 
-/// Give every directory in the tree at `root` (links not followed) its
-/// owner's read, write and search permission.
-fn owner_writable(root: &Path) {
+/// Make the tree at `root` ready to be removed: every directory in it gets
+/// its owner's read, write and search permission, as removing its entries
+/// needs (the tree is no longer the output, so its modes guard nothing).
+/// Refused, with nothing changed, if a directory in it is on another file
+/// system: what is in a mount point is not orchctl's to remove. Links are
+/// not followed.
+fn ready_to_remove(root: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mut dirs = vec![root.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            let Ok(meta) = fs::symlink_metadata(&dir) else {
-                continue;
-            };
-            if !meta.is_dir() {
-                continue;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let top = fs::symlink_metadata(root)?;
+        if !top.is_dir() {
+            return Ok(());
+        }
+        let mut dirs = vec![(root.to_path_buf(), top.mode())];
+        let mut i = 0;
+        while i < dirs.len() {
+            if let Ok(entries) = fs::read_dir(&dirs[i].0) {
+                for entry in entries.flatten() {
+                    if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        continue;
+                    }
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.dev() != top.dev() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ResourceBusy,
+                            format!("`{}` is a mount point", entry.path().display()),
+                        ));
+                    }
+                    dirs.push((entry.path(), meta.mode()));
+                }
             }
-            let mode = meta.permissions().mode();
+            i += 1;
+        }
+        for (dir, mode) in dirs {
             if mode & 0o700 != 0o700 {
                 let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(mode | 0o700));
-            }
-            if let Ok(entries) = fs::read_dir(&dir) {
-                dirs.extend(
-                    entries
-                        .flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .map(|e| e.path()),
-                );
             }
         }
     }
     #[cfg(not(unix))]
     let _ = root;
+    Ok(())
 }
 
 /// Give the new tree's directory the group and mode of the one it replaces,
@@ -661,6 +703,24 @@ fn recover(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hidden name left by an earlier run with the same process id (in a
+    /// container, say) that cannot be removed is passed by.
+    #[test]
+    fn a_hidden_name_in_use_is_passed_by() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("generated");
+        let first = numbered_sibling(&out, "staging", 0);
+        fs::create_dir(&first).unwrap();
+        let second = free_sibling(&out, "staging", |_| false).unwrap();
+        assert_eq!(second, numbered_sibling(&out, "staging", 1));
+        assert!(second.to_string_lossy().ends_with(&format!(
+            "/.generated.orchctl-staging-{}-1",
+            std::process::id()
+        )));
+        let cleared = free_sibling(&out, "staging", |p| fs::remove_dir(p).is_ok()).unwrap();
+        assert_eq!(cleared, first);
+    }
 
     #[test]
     fn replace_file_swaps_in_the_whole_file_or_nothing() {

@@ -988,7 +988,7 @@ fn an_old_tree_that_cannot_be_removed_is_named_in_a_warning() {
     let left = t.leftovers();
     assert_eq!(left.len(), 1, "{left:?}");
     let left = &left[0];
-    assert!(left.starts_with(".generated.orchctl-staging-"), "{left}");
+    assert!(left.starts_with(".generated.orchctl-replaced-"), "{left}");
     run.stderr_is(&format!(
         "wrote generated/: {} files (0 added, 1 changed, 0 removed)\n\
          warning[E029]: the old generated/ is left at `{left}`: Operation not permitted (os \
@@ -1722,6 +1722,76 @@ fn a_symlinked_output_directory_is_written_through() {
             .contains("\n  agents: '20'\n"),
         "the symlink's target holds the new tree"
     );
+}
+
+/// `--out generated/` (as completion writes it) names the same symlinked
+/// directory as `--out generated`.
+#[test]
+fn a_symlinked_output_directory_with_a_trailing_slash_is_written_through() {
+    let t = Test::new();
+    std::fs::create_dir(t.join("real")).unwrap();
+    std::os::unix::fs::symlink("real", t.join("generated")).unwrap();
+    for _ in 0..2 {
+        t.args(["render", "--out", "generated/"]).run().status(0);
+        t.edit(PLATFORM, LIMIT_12, LIMIT_20)
+            .edit(PLATFORM, LIMIT_20, LIMIT_12);
+    }
+    t.edit(PLATFORM, LIMIT_12, LIMIT_20);
+    t.args(["render", "--out", "generated/"])
+        .run()
+        .status(0)
+        .stderr_is(&format!(
+            "wrote generated/: {} files (0 added, 1 changed, 0 removed)\n",
+            files()
+        ));
+    assert!(
+        std::fs::symlink_metadata(t.join("generated"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+    t.args(["render", "--check", "--out", "generated/"])
+        .run()
+        .status(0);
+}
+
+/// A mount point in the output directory is not moved away with the old
+/// tree, nor its files removed: the render is refused, nothing changed.
+/// (Needs root, for a mount namespace of its own.)
+#[test]
+fn a_mount_point_in_the_output_directory_is_refused() {
+    let t = Test::new();
+    t.arg("render").run().status(0);
+    t.edit(PLATFORM, LIMIT_12, LIMIT_20);
+    std::fs::create_dir(t.join("generated/vendor")).unwrap();
+    let before = t.tree("generated");
+    let script = format!(
+        "mount -t tmpfs orchctl-test generated/vendor && echo mine > generated/vendor/keep.txt \
+         && NO_COLOR=1 '{}' render; echo \"exit $?\"; cat generated/vendor/keep.txt",
+        env!("CARGO_BIN_EXE_orchctl")
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(t.path())
+        .output();
+    let Some(out) = out
+        .ok()
+        .filter(|o| o.status.success() && !o.stdout.is_empty())
+    else {
+        eprintln!("skipped: no mount namespace here (needs root)");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout, "exit 1\nmine\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error[E029]: cannot write `generated`: `vendor` in it is a mount point\n  = help: \
+         nothing was changed; orchctl replaces generated/ whole, which would move the mount away \
+         with the old tree: unmount `generated/vendor`, or mount it outside generated/\n\n"
+    );
+    assert_eq!(t.tree("generated"), before);
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
 
 #[test]
