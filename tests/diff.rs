@@ -554,6 +554,55 @@ fn links_are_followed_at_the_base_as_in_a_checkout() {
     assert_eq!(left.len(), 1, "{left:?}");
 }
 
+/// `pipelines` may be a link, in the working tree or at the base: the
+/// spec is read where it leads, at each.
+#[test]
+fn the_pipelines_directory_may_be_a_link() {
+    let repo = Repo::new();
+    std::fs::create_dir(repo.path().join("conf")).unwrap();
+    std::fs::rename(
+        repo.path().join("pipelines"),
+        repo.path().join("conf/pipelines"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("conf/pipelines", repo.path().join("pipelines")).unwrap();
+    repo.commit("pipelines/ moved behind a link");
+    for base in ["HEAD", "HEAD~1"] {
+        let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", base, "--exit-code"]);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{base}: {stdout}");
+    }
+}
+
+/// A link to a file with a trailing `/` is no file, at the base as in a
+/// checkout.
+#[test]
+fn a_link_with_a_trailing_slash_to_a_file_is_no_file_at_the_base() {
+    let repo = Repo::new();
+    link(
+        &repo,
+        "pipelines/apps.yaml",
+        "apps.text/",
+        Some("pipelines/apps.text"),
+    );
+    let base = repo.commit("apps.yaml -> apps.text/");
+    let (code, _, refused) = repo.orchctl(&["validate"]);
+    assert_eq!(code, 1);
+    assert!(
+        refused.starts_with("error[E029]: cannot read `pipelines/apps.yaml`: Not a directory"),
+        "{refused}"
+    );
+    link(&repo, "pipelines/apps.yaml", "apps.text", None);
+    let (code, _, stderr) = repo.orchctl(&["diff", "--base", "HEAD"]);
+    assert_eq!(code, 1, "{stderr}");
+    let short = &base[..7];
+    assert!(
+        stderr.starts_with(&format!(
+            "error[E029]: cannot read `pipelines@{short}/apps.yaml`: "
+        )),
+        "{stderr}"
+    );
+}
+
 /// A commit cannot make `diff` write outside its scratch checkout: two
 /// names that differ only in bytes that are not UTF-8, one a link out of
 /// the repository, the other a directory with a file in it.

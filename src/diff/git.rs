@@ -192,8 +192,11 @@ pub fn checkout_dir(
         // Links, or nothing at `prefix` (its directory may be behind one).
         let index = Index::read(repo, commit).map_err(fail)?;
         let top = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
-        let Target::Tree(root) = index.resolve(&top, b"", prefix.as_bytes()) else {
-            return Ok(None);
+        let root = match index.resolve(&top, b"", prefix.as_bytes(), 0) {
+            Target::Tree(root) => root,
+            // A link out of the repository: what is there, not versioned.
+            Target::Outside(dir) if dir.is_dir() => return Ok(Some(dir)),
+            _ => return Ok(None),
         };
         let mut reached = BTreeSet::new();
         for (path, (kind, id)) in &index.entries {
@@ -203,9 +206,7 @@ pub fn checkout_dir(
             match kind {
                 Kind::Blob => out.blobs.push((path.clone(), id.clone())),
                 Kind::Link => {
-                    let text = index.links.get(path).map_or(&[][..], Vec::as_slice);
-                    let target = index.resolve(&top, parent(path), text);
-                    let to = match target {
+                    let to = match index.follow(&top, path) {
                         Target::Blob(b) | Target::Tree(b) if within(&root, &b) => out.at(&b),
                         Target::Blob(b) => {
                             let to = out.at(&b);
@@ -221,8 +222,9 @@ pub fn checkout_dir(
                             out.at(&t)
                         }
                         Target::Outside(p) => p,
-                        // Never made: reading it says there is no such file.
-                        Target::Missing => into.join(".orchctl-missing"),
+                        // Never made (git stores no `.git`): reading it says
+                        // there is no such file.
+                        Target::Missing => into.join(".git/missing"),
                         // Itself: reading it says "too many levels of links".
                         Target::Loop => out.at(path),
                     };
@@ -323,102 +325,145 @@ impl Index {
             entries.insert(entry.path, (entry.kind, entry.id));
         }
         let ids: Vec<&str> = links.iter().map(|(_, id)| id.as_str()).collect();
-        let targets = cat_blobs(repo, &ids)?;
+        let mut targets = Vec::with_capacity(ids.len());
+        cat_blobs(repo, &ids, |_, blob| {
+            let mut text = Vec::new();
+            blob.read_to_end(&mut text)
+                .map_err(|e| format!("git cat-file: {e}"))?;
+            targets.push(text);
+            Ok(())
+        })?;
         Ok(Self {
             entries,
             links: links.into_iter().map(|(p, _)| p).zip(targets).collect(),
         })
     }
 
-    /// Where `target` leads from the directory `dir` (a repository path),
-    /// `top` being the repository's canonical path.
-    fn resolve(&self, top: &Path, dir: &[u8], target: &[u8]) -> Target {
-        let mut followed = 0;
-        if target.first() == Some(&b'/') {
-            return self.outside(top, PathBuf::from(OsStr::from_bytes(target)), &mut followed);
-        }
-        let at = components(dir).map(<[u8]>::to_vec).collect();
-        let rest = components(target).map(<[u8]>::to_vec).collect();
-        self.walk(top, at, rest, &mut followed)
+    /// Where the link at `path` leads, as the kernel would follow it in a
+    /// checkout of the commit at `top` (the repository's canonical path).
+    fn follow(&self, top: &Path, path: &[u8]) -> Target {
+        let text = self.links.get(path).map_or(&[][..], |t| link_text(t));
+        // The link itself is the first of the 40.
+        self.resolve(top, parent(path), text, 1)
     }
 
-    /// Follow the components `rest` from the directory `at`, as the kernel
-    /// does.
-    fn walk(
-        &self,
-        top: &Path,
-        mut at: Vec<Vec<u8>>,
-        mut rest: VecDeque<Vec<u8>>,
-        followed: &mut usize,
-    ) -> Target {
+    /// Where the path `target` leads from the directory `dir` (a repository
+    /// path) in a checkout of the commit at `top`, `followed` links
+    /// followed so far: one name at a time, each link's target put in its
+    /// place, links in the repository as they are at the commit, links out
+    /// of it as they are in the file system, until the path leads back in.
+    fn resolve(&self, top: &Path, dir: &[u8], target: &[u8], mut followed: usize) -> Target {
+        /// Where the walk is: a directory of the commit's tree, or one of
+        /// the file system outside it (no link in it).
+        enum At {
+            Tree(Vec<Vec<u8>>),
+            Outside(PathBuf),
+        }
+        let mut at = if target.first() == Some(&b'/') {
+            At::Outside(PathBuf::from("/"))
+        } else {
+            At::Tree(components(dir).map(<[u8]>::to_vec).collect())
+        };
+        let mut rest: VecDeque<Vec<u8>> = components(target).map(<[u8]>::to_vec).collect();
+        // Each link's target takes the link's place in what is left.
+        let splice = |rest: &mut VecDeque<Vec<u8>>, text: &[u8]| {
+            for c in components(text).rev() {
+                rest.push_front(c.to_vec());
+            }
+        };
         while let Some(name) = rest.pop_front() {
-            if name == b".." {
-                if at.pop().is_none() {
-                    // Above the repository: on in the file system.
-                    let mut path = top.parent().unwrap_or(top).to_path_buf();
-                    path.extend(rest.iter().map(|c| OsStr::from_bytes(c)));
-                    return self.outside(top, path, followed);
-                }
+            if name == b"." {
                 continue;
             }
-            at.push(name);
-            let path = at.join(&b'/');
-            match self.entries.get(&path) {
-                Some((Kind::Tree, _)) => {}
-                Some((Kind::Blob, _)) if rest.is_empty() => return Target::Blob(path),
-                Some((Kind::Link, _)) => {
-                    *followed += 1;
-                    if *followed > MAX_LINKS {
-                        return Target::Loop;
-                    }
-                    at.pop();
-                    let text = self.links.get(&path).map_or(&[][..], Vec::as_slice);
-                    if text.first() == Some(&b'/') {
-                        let mut path = PathBuf::from(OsStr::from_bytes(text));
-                        path.extend(rest.iter().map(|c| OsStr::from_bytes(c)));
-                        return self.outside(top, path, followed);
-                    }
-                    for c in components(text).rev() {
-                        rest.push_front(c.to_vec());
+            match &mut at {
+                At::Tree(dirs) if name == b".." => {
+                    if dirs.pop().is_none() {
+                        // Above the top: on in the file system.
+                        at = At::Outside(top.parent().unwrap_or(top).to_path_buf());
                     }
                 }
-                // Nothing there, a file with more to follow, a submodule.
-                _ => return Target::Missing,
+                At::Tree(dirs) => {
+                    dirs.push(name);
+                    let path = dirs.join(&b'/');
+                    match self.entries.get(&path) {
+                        Some((Kind::Tree, _)) => {}
+                        Some((Kind::Blob, _)) if rest.is_empty() => return Target::Blob(path),
+                        Some((Kind::Link, _)) => {
+                            followed += 1;
+                            if followed > MAX_LINKS {
+                                return Target::Loop;
+                            }
+                            dirs.pop();
+                            let text = self.links.get(&path).map_or(&[][..], |t| link_text(t));
+                            if text.len() > MAX_LINK_TEXT {
+                                return Target::Missing;
+                            }
+                            if text.first() == Some(&b'/') {
+                                at = At::Outside(PathBuf::from("/"));
+                            }
+                            splice(&mut rest, text);
+                        }
+                        // Nothing there, a file with more to follow, a submodule.
+                        _ => return Target::Missing,
+                    }
+                }
+                At::Outside(real) => {
+                    if name == b".." {
+                        real.pop();
+                    } else {
+                        real.push(OsStr::from_bytes(&name));
+                        match std::fs::symlink_metadata(&*real) {
+                            Ok(meta) if meta.file_type().is_symlink() => {
+                                followed += 1;
+                                let text = std::fs::read_link(&*real).unwrap_or_default();
+                                if followed > MAX_LINKS {
+                                    return Target::Loop;
+                                }
+                                real.pop();
+                                if text.is_absolute() {
+                                    *real = PathBuf::from("/");
+                                }
+                                splice(&mut rest, text.as_os_str().as_bytes());
+                            }
+                            Ok(meta) if meta.is_dir() => {}
+                            // A file, or nothing: the kernel says which.
+                            _ => {
+                                real.extend(rest.iter().map(|c| OsStr::from_bytes(c)));
+                                return Target::Outside(real.clone());
+                            }
+                        }
+                    }
+                    if real == top {
+                        // Back in: the rest is read at the commit.
+                        at = At::Tree(Vec::new());
+                    }
+                }
             }
         }
-        Target::Tree(at.join(&b'/'))
-    }
-
-    /// Where the file system path `path` leads: back into the repository
-    /// where a first part of it is the repository's directory (or one in
-    /// it) in the file system as it is, the rest then read at the commit.
-    fn outside(&self, top: &Path, path: PathBuf, followed: &mut usize) -> Target {
-        let parts: Vec<_> = path.components().collect();
-        for k in 1..=parts.len() {
-            let first: PathBuf = parts[..k].iter().collect();
-            let Ok(real) = first.canonicalize() else {
-                break;
-            };
-            if let Ok(inside) = real.strip_prefix(top) {
-                let at = inside
-                    .components()
-                    .map(|c| c.as_os_str().as_bytes().to_vec())
-                    .collect();
-                let rest = parts[k..]
-                    .iter()
-                    .map(|c| c.as_os_str().as_bytes().to_vec())
-                    .collect();
-                return self.walk(top, at, rest, followed);
-            }
+        match at {
+            At::Tree(dirs) => Target::Tree(dirs.join(&b'/')),
+            At::Outside(real) => Target::Outside(real),
         }
-        Target::Outside(path)
     }
 }
 
-/// The non-empty, non-`.` components of a `/` separated path.
+/// A link's target as the kernel takes it: up to a NUL, as git writes it.
+fn link_text(stored: &[u8]) -> &[u8] {
+    stored.split(|b| *b == 0).next().unwrap_or_default()
+}
+
+/// The longest link target the kernel follows (`PATH_MAX` less its NUL); git
+/// cannot check out a longer one.
+const MAX_LINK_TEXT: usize = 4095;
+
+/// The components of a `/` separated path, with `.` for an empty one after
+/// a name (`a//b`, or a trailing `/` that asks for a directory); a leading
+/// `/` dropped.
 fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    let path = path.strip_prefix(b"/").unwrap_or(path);
     path.split(|b| *b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
+        .filter(move |_| !path.is_empty())
+        .map(|c| if c.is_empty() { &b"."[..] } else { c })
 }
 
 /// The directory of a repository path (empty at the top).
@@ -480,18 +525,19 @@ impl<'a> Checkout<'a> {
     }
 
     fn write(mut self, repo: &Path) -> Result<(), String> {
-        let ids: Vec<&str> = self.blobs.iter().map(|(_, id)| id.as_str()).collect();
-        let contents = cat_blobs(repo, &ids)?;
         let blobs = std::mem::take(&mut self.blobs);
-        for ((path, _), bytes) in blobs.iter().zip(contents) {
-            let at = self.made_parent(path)?;
+        let ids: Vec<&str> = blobs.iter().map(|(_, id)| id.as_str()).collect();
+        // Each file written as it comes, never all of them in memory.
+        cat_blobs(repo, &ids, |i, blob| {
+            let at = self.made_parent(&blobs[i].0)?;
             std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&at)
-                .and_then(|mut f| f.write_all(&bytes))
-                .map_err(|e| format!("{}: {e}", at.display()))?;
-        }
+                .and_then(|mut f| std::io::copy(blob, &mut f))
+                .map(|_| ())
+                .map_err(|e| format!("{}: {e}", at.display()))
+        })?;
         for dir in std::mem::take(&mut self.dirs) {
             self.made_dir(&dir)?;
         }
@@ -527,11 +573,15 @@ impl<'a> Checkout<'a> {
     }
 }
 
-/// The contents of the blobs `ids`, in order, read by one
-/// `git cat-file --batch`.
-fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+/// The contents of the blobs `ids`, read by one `git cat-file --batch`,
+/// given to `each` in order (with the blob's index) as they come.
+fn cat_blobs(
+    repo: &Path,
+    ids: &[&str],
+    mut each: impl FnMut(usize, &mut dyn Read) -> Result<(), String>,
+) -> Result<(), String> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let mut child = command(repo)
         .args(["cat-file", "--batch"])
@@ -548,8 +598,7 @@ fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
         // Written while the answers are read: either side may fill a pipe.
         s.spawn(move || stdin.write_all(input.as_bytes()));
         let mut answers = BufReader::new(stdout);
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (i, id) in ids.iter().enumerate() {
             let mut header = String::new();
             answers
                 .read_line(&mut header)
@@ -560,14 +609,14 @@ fn cat_blobs(repo: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
                 _ => None,
             }
             .ok_or_else(|| format!("git cat-file: no blob {id}"))?;
-            let mut bytes = vec![0; size + 1];
-            answers
-                .read_exact(&mut bytes)
+            let mut blob = (&mut answers).take(size as u64);
+            each(i, &mut blob)?;
+            // What `each` left, and the line end after the blob.
+            std::io::copy(&mut blob, &mut std::io::sink())
+                .and_then(|_| answers.read_exact(&mut [0]))
                 .map_err(|e| format!("git cat-file: {e}"))?;
-            bytes.pop();
-            out.push(bytes);
         }
-        Ok(out)
+        Ok(())
     });
     let _ = child.kill();
     let output = child.wait_with_output();
@@ -655,7 +704,7 @@ mod tests {
     use super::*;
 
     /// An index of `entries`: (path, kind, link target).
-    fn index(entries: &[(&str, Kind, &str)]) -> Index {
+    fn index(entries: &[(String, Kind, String)]) -> Index {
         Index {
             entries: entries
                 .iter()
@@ -672,7 +721,7 @@ mod tests {
     #[test]
     fn links_resolve_as_the_kernel_resolves_them() {
         let top = Path::new("/nowhere/repo");
-        let i = index(&[
+        let mut entries: Vec<(String, Kind, String)> = [
             ("p", Kind::Tree, ""),
             ("p/a.yaml", Kind::Blob, ""),
             ("p/lib", Kind::Link, "../shared"),
@@ -685,8 +734,19 @@ mod tests {
             ("p/through-a-file", Kind::Link, "a.yaml/x"),
             ("p/up", Kind::Link, "../.."),
             ("p/abs", Kind::Link, "/nowhere/else/x"),
-        ]);
-        let at = |target: &str| i.resolve(top, b"p", target.as_bytes());
+            ("p/nul", Kind::Link, "a.yaml\0junk"),
+            ("p/forty", Kind::Link, "c1"),
+            ("p/forty-one", Kind::Link, "forty"),
+            ("p/c39", Kind::Link, "a.yaml"),
+        ]
+        .iter()
+        .map(|(p, k, t)| ((*p).to_string(), *k, (*t).to_string()))
+        .collect();
+        for n in 1..39 {
+            entries.push((format!("p/c{n}"), Kind::Link, format!("c{}", n + 1)));
+        }
+        let i = index(&entries);
+        let at = |target: &str| i.resolve(top, b"p", target.as_bytes(), 0);
         let blob = |p: &str| Target::Blob(p.as_bytes().to_vec());
         assert_eq!(at("x.md"), blob("shared/x.md"));
         assert_eq!(at("lib"), Target::Tree(b"shared".to_vec()));
@@ -696,6 +756,15 @@ mod tests {
         assert_eq!(at("through-a-file"), Target::Missing);
         assert_eq!(at("up/x"), Target::Outside(PathBuf::from("/nowhere/x")));
         assert_eq!(at("abs"), Target::Outside(PathBuf::from("/nowhere/else/x")));
-        assert_eq!(i.resolve(top, b"", b""), Target::Tree(Vec::new()));
+        assert_eq!(i.resolve(top, b"", b"", 0), Target::Tree(Vec::new()));
+        // A trailing `/` or `/.` asks for a directory.
+        assert_eq!(at("a.yaml/"), Target::Missing);
+        assert_eq!(at("x.md/."), Target::Missing);
+        assert_eq!(at("lib/"), Target::Tree(b"shared".to_vec()));
+        // The link itself counts: 40 links in all are followed, 41 are not.
+        assert_eq!(i.follow(top, b"p/forty"), blob("p/a.yaml"));
+        assert_eq!(i.follow(top, b"p/forty-one"), Target::Loop);
+        // Up to a NUL, as git writes a link.
+        assert_eq!(i.follow(top, b"p/nul"), blob("p/a.yaml"));
     }
 }

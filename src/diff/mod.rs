@@ -65,7 +65,9 @@ pub enum Failure {
 /// compile.
 pub fn base_side(pipelines: &Path, base: Option<&str>) -> Result<(Revision, Side), Failure> {
     let label = slash_path(pipelines).trim_end_matches('/').to_string();
-    let dir = if pipelines.is_dir() {
+    // The directory itself, unless it is a link (which may lead anywhere:
+    // the repository is the one the link is in).
+    let dir = if std::fs::symlink_metadata(pipelines).is_ok_and(|m| m.is_dir()) {
         pipelines.to_path_buf()
     } else {
         pipelines
@@ -137,13 +139,23 @@ pub fn base_fails(revision: &str) -> String {
 }
 
 /// `path` relative to `repo`, `/`-separated (empty for the root itself).
+/// `path` relative to the repository at `repo`: its directory's canonical
+/// form and its name, so that a `pipelines` that is a link (or that no
+/// longer exists in the working tree) is still `pipelines` at the base.
 fn relative_to(repo: &Path, path: &Path) -> Option<String> {
     let repo = repo.canonicalize().ok()?;
-    let path = path.canonicalize().ok().or_else(|| {
-        // A directory that no longer exists in the working tree.
-        let parent = path.parent()?.canonicalize().ok()?;
-        Some(parent.join(path.file_name()?))
-    })?;
+    let path = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            parent.canonicalize().ok()?.join(name)
+        }
+        // `.`, `..`, `/`: the directory itself.
+        _ => path.canonicalize().ok()?,
+    };
     path.strip_prefix(&repo).ok().map(slash_path)
 }
 
