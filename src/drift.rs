@@ -29,9 +29,6 @@ pub struct OnDisk {
     pub foreign: Vec<String>,
     /// Generated files whose line endings were normalised (CRLF on disk).
     pub crlf: BTreeSet<String>,
-    /// Directories in it that are mount points (on another file system),
-    /// relative paths.
-    pub mounts: Vec<String>,
 }
 
 /// How a rendered tree differs from disk.
@@ -63,9 +60,8 @@ impl Drift {
 pub fn read_dir(dir: &Path) -> std::io::Result<OnDisk> {
     let mut out = OnDisk::default();
     // Walk the tree first, then read the files on all cores.
-    let (files, others, mounts) = walk(dir)?;
+    let (files, others) = walk(dir)?;
     out.foreign = others;
-    out.mounts = mounts;
     let texts = crate::par::map(&files, |(_, full)| {
         crate::source::read_regular(full)
             .ok()
@@ -95,15 +91,12 @@ type Found = (String, PathBuf);
 /// Every file under `dir` (none if it is missing): the regular ones as
 /// (relative path, full path), then the relative paths of the rest (symlinks,
 /// FIFOs, sockets, devices: never followed or read, the user's, kept as they
-/// are); and the directories that are mount points.
-#[allow(clippy::type_complexity)] // three lists, named where they are used
-fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>, Vec<String>)> {
-    let (mut files, mut others, mut mounts) = (Vec::new(), Vec::new(), Vec::new());
+/// are).
+fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>)> {
+    let (mut files, mut others) = (Vec::new(), Vec::new());
     if !dir.exists() {
-        return Ok((files, others, mounts));
+        return Ok((files, others));
     }
-    // The directory itself may be a link to where it is.
-    let top = device(&dir.join("."));
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         for entry in fs::read_dir(dir.join(&rel))? {
@@ -111,11 +104,6 @@ fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>, Vec<String>)> {
             let child = rel.join(entry.file_name());
             let kind = entry.file_type()?;
             if kind.is_dir() {
-                if top.is_some() && device(&entry.path()).is_some_and(|d| Some(d) != top) {
-                    // Not orchctl's: render refuses to move it.
-                    mounts.push(slash_path(&child));
-                    continue;
-                }
                 stack.push(child);
             } else if !kind.is_file() {
                 // A symlink, FIFO, socket or device: never followed or read.
@@ -129,20 +117,7 @@ fn walk(dir: &Path) -> std::io::Result<(Vec<Found>, Vec<String>, Vec<String>)> {
             }
         }
     }
-    Ok((files, others, mounts))
-}
-
-/// The file system `path` is on (links not followed); `None` if it does not
-/// exist. Everything is on one off Unix.
-fn device(path: &Path) -> Option<u64> {
-    let meta = fs::symlink_metadata(path).ok()?;
-    #[cfg(unix)]
-    return Some(std::os::unix::fs::MetadataExt::dev(&meta));
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        Some(0)
-    }
+    Ok((files, others))
 }
 
 /// Whether the file `rel` under `dir` holds exactly `text` (line endings
@@ -237,7 +212,7 @@ pub fn fingerprint(text: &str) -> u64 {
 /// so that the caller looks closer ([`read_dir`] reports the error).
 #[must_use]
 pub fn holds_others(dir: &Path, paths: &[&str]) -> bool {
-    let Ok((files, ..)) = walk(dir) else {
+    let Ok((files, _)) = walk(dir) else {
         return true;
     };
     files.iter().any(|(rel, full)| {
@@ -463,7 +438,6 @@ mod tests {
             .into(),
             foreign: vec!["own.yaml".to_string()],
             crlf: BTreeSet::new(),
-            mounts: Vec::new(),
         };
         let d = compare(&tree, &disk, "generated");
         assert_eq!(d.added, ["b.yaml"]);

@@ -311,7 +311,7 @@ fn written(ui: &Ui, result: Result<Outcome, WriteError>, out: &str, files: usize
                         format!("the old {out}/ is left at `{at}`: {}", left.why),
                     )
                     .help(format!(
-                        "the new tree is in place; remove the old one by hand (if it is immutable, `chattr -R -i {}` first); the next render tries again",
+                        "the new tree is in place; remove the old one by hand once nothing holds it (`chattr -R -i {}` for an immutable file, `umount` for a mount point); the next render tries again",
                         shell_word(at)
                     )),
                 );

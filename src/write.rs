@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::drift::{self, Drift};
 use crate::emit::Tree;
+use crate::source::slash_path;
 
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,8 +180,8 @@ fn replace_tree(
     if drift.is_clean() && dir.is_dir() {
         return Ok(Outcome::Unchanged);
     }
-    if let Some(mount) = disk.mounts.first() {
-        return Err(WriteError::MountPoint(mount.clone()));
+    if let Some(mount) = mounts_under(dir).first() {
+        return Err(WriteError::MountPoint(slash_path(mount)));
     }
     let stage = Stage::new(dir.to_path_buf(), true)?;
     let files: Vec<(&String, &String)> = tree.iter().collect();
@@ -574,55 +575,106 @@ fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
 }
 
 /// Remove a tree orchctl made or replaced (a staging directory, an old
-/// output tree), after [`ready_to_remove`].
+/// output tree). Refused, with nothing removed, if anything in it is a
+/// mount point: what is there is not orchctl's to remove. Where removal is
+/// refused, the directories in it whose owner made them read-only are made
+/// writable, as removing their entries needs (the tree is no longer the
+/// output, so its modes guard nothing), and it is tried once more.
 fn remove_tree(path: &Path) -> io::Result<()> {
-    ready_to_remove(path)?;
-    fs::remove_dir_all(path)
+    if let Some(mount) = mounts_under(path).first() {
+        return Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!("`{}` in it is a mount point", slash_path(mount)),
+        ));
+    }
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            owner_writable(path);
+            fs::remove_dir_all(path)
+        }
+        done => done,
+    }
 }
 
-/// Make the tree at `root` ready to be removed: every directory in it gets
-/// its owner's read, write and search permission, as removing its entries
-/// needs (the tree is no longer the output, so its modes guard nothing).
-/// Refused, with nothing changed, if a directory in it is on another file
-/// system: what is in a mount point is not orchctl's to remove. Links are
-/// not followed.
-fn ready_to_remove(root: &Path) -> io::Result<()> {
+/// Give every directory in the tree at `root` its owner's read, write and
+/// search permission, each before it is read; links are not followed.
+fn owner_writable(root: &Path) {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let top = fs::symlink_metadata(root)?;
-        if !top.is_dir() {
-            return Ok(());
-        }
-        let mut dirs = vec![(root.to_path_buf(), top.mode())];
-        let mut i = 0;
-        while i < dirs.len() {
-            if let Ok(entries) = fs::read_dir(&dirs[i].0) {
-                for entry in entries.flatten() {
-                    if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        continue;
-                    }
-                    let Ok(meta) = entry.metadata() else { continue };
-                    if meta.dev() != top.dev() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ResourceBusy,
-                            format!("`{}` is a mount point", entry.path().display()),
-                        ));
-                    }
-                    dirs.push((entry.path(), meta.mode()));
-                }
+        use std::os::unix::fs::PermissionsExt;
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(meta) = fs::symlink_metadata(&dir) else {
+                continue;
+            };
+            if !meta.is_dir() {
+                continue;
             }
-            i += 1;
-        }
-        for (dir, mode) in dirs {
+            let mode = meta.permissions().mode();
             if mode & 0o700 != 0o700 {
                 let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(mode | 0o700));
+            }
+            if let Ok(entries) = fs::read_dir(&dir) {
+                dirs.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
             }
         }
     }
     #[cfg(not(unix))]
     let _ = root;
-    Ok(())
+}
+
+/// The mount points strictly inside the directory `dir` (bind mounts of a
+/// file or of a directory on the same file system included), relative to
+/// it, from `/proc/self/mountinfo`: one read, however large the tree.
+/// None where that cannot be read (off Linux).
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(table) = fs::read("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = table
+        .split(|b| *b == b'\n')
+        // The fifth field is where it is mounted.
+        .filter_map(|line| line.split(|b| *b == b' ').nth(4))
+        .filter_map(|point| {
+            let point = PathBuf::from(unescape_octal(point));
+            let rel = point.strip_prefix(&dir).ok()?;
+            (!rel.as_os_str().is_empty()).then(|| rel.to_path_buf())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A path as `/proc/self/mountinfo` writes it, with `\NNN` (octal) for a
+/// space, tab, newline or backslash.
+fn unescape_octal(field: &[u8]) -> std::ffi::OsString {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let code = field
+            .get(i + 1..i + 4)
+            .filter(|d| field[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        if let Some(d) = code {
+            out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    #[cfg(unix)]
+    return std::os::unix::ffi::OsStringExt::from_vec(out);
+    #[cfg(not(unix))]
+    String::from_utf8_lossy(&out).into_owned().into()
 }
 
 /// Give the new tree's directory the group and mode of the one it replaces,
@@ -694,8 +746,14 @@ fn recover(dir: &Path) {
         let file = file.to_string_lossy();
         if file.starts_with(&moved_aside) && !dir.exists() {
             let _ = fs::rename(entry.path(), dir);
-        } else if file.starts_with(&ours) {
-            let _ = remove_tree(&entry.path());
+        } else if file.starts_with(&ours) && remove_tree(&entry.path()).is_err() {
+            // Perhaps emptied in part: never to be put back as a tree
+            // moved aside.
+            if file.starts_with(&moved_aside)
+                && let Ok(to) = free_sibling(dir, "replaced", |_| false)
+            {
+                let _ = fs::rename(entry.path(), to);
+            }
         }
     }
 }
@@ -703,6 +761,14 @@ fn recover(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_are_read_as_the_kernel_writes_them() {
+        assert_eq!(unescape_octal(b"/srv/a\\040b\\134c"), "/srv/a b\\c");
+        assert_eq!(unescape_octal(b"/x\\9"), "/x\\9");
+        #[cfg(target_os = "linux")]
+        assert!(mounts_under(Path::new("/")).contains(&PathBuf::from("proc")));
+    }
 
     /// A hidden name left by an earlier run with the same process id (in a
     /// container, say) that cannot be removed is passed by.

@@ -992,8 +992,9 @@ fn an_old_tree_that_cannot_be_removed_is_named_in_a_warning() {
     run.stderr_is(&format!(
         "wrote generated/: {} files (0 added, 1 changed, 0 removed)\n\
          warning[E029]: the old generated/ is left at `{left}`: Operation not permitted (os \
-         error 1)\n  = help: the new tree is in place; remove the old one by hand (if it is \
-         immutable, `chattr -R -i {left}` first); the next render tries again\n\n",
+         error 1)\n  = help: the new tree is in place; remove the old one by hand once nothing \
+         holds it (`chattr -R -i {left}` for an immutable file, `umount` for a mount point); the \
+         next render tries again\n\n",
         files()
     ));
     assert_eq!(t.tree("generated"), {
@@ -1758,40 +1759,68 @@ fn a_symlinked_output_directory_with_a_trailing_slash_is_written_through() {
 
 /// A mount point in the output directory is not moved away with the old
 /// tree, nor its files removed: the render is refused, nothing changed.
-/// (Needs root, for a mount namespace of its own.)
+/// Whatever is mounted: another file system, a directory of the same one,
+/// a single file. (Needs root, for a mount namespace of its own.)
 #[test]
 fn a_mount_point_in_the_output_directory_is_refused() {
-    let t = Test::new();
-    t.arg("render").run().status(0);
-    t.edit(PLATFORM, LIMIT_12, LIMIT_20);
-    std::fs::create_dir(t.join("generated/vendor")).unwrap();
-    let before = t.tree("generated");
-    let script = format!(
-        "mount -t tmpfs orchctl-test generated/vendor && echo mine > generated/vendor/keep.txt \
-         && NO_COLOR=1 '{}' render; echo \"exit $?\"; cat generated/vendor/keep.txt",
-        env!("CARGO_BIN_EXE_orchctl")
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .current_dir(t.path())
-        .output();
-    let Some(out) = out
-        .ok()
-        .filter(|o| o.status.success() && !o.stdout.is_empty())
-    else {
+    let namespace = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status();
+    if !namespace.is_ok_and(|s| s.success()) {
         eprintln!("skipped: no mount namespace here (needs root)");
         return;
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout, "exit 1\nmine\n");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "error[E029]: cannot write `generated`: `vendor` in it is a mount point\n  = help: \
-         nothing was changed; orchctl replaces generated/ whole, which would move the mount away \
-         with the old tree: unmount `generated/vendor`, or mount it outside generated/\n\n"
-    );
-    assert_eq!(t.tree("generated"), before);
-    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+    }
+    for (what, mount) in [
+        ("tmpfs", "mount -t tmpfs orchctl-test generated/vendor"),
+        ("directory", "mount --bind elsewhere generated/vendor"),
+        ("file", "mount --bind elsewhere/keep.txt generated/keep.txt"),
+    ] {
+        let t = Test::new();
+        t.arg("render").run().status(0);
+        t.edit(PLATFORM, LIMIT_12, LIMIT_20);
+        std::fs::create_dir(t.join("generated/vendor")).unwrap();
+        t.write("generated/keep.txt", "");
+        t.write("elsewhere/keep.txt", "mine\n");
+        let before = t.tree("generated");
+        let script = format!(
+            "{mount} && NO_COLOR=1 '{}' render; echo \"exit $?\"; cat elsewhere/keep.txt",
+            env!("CARGO_BIN_EXE_orchctl")
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "exit 1\nmine\n",
+            "{what}"
+        );
+        let at = if what == "file" { "keep.txt" } else { "vendor" };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "error[E029]: cannot write `generated`: `{at}` in it is a mount point\n  = help: \
+                 nothing was changed; orchctl replaces generated/ whole, which would move the \
+                 mount away with the old tree: unmount `generated/{at}`, or mount it outside \
+                 generated/\n\n"
+            ),
+            "{what}"
+        );
+        assert_eq!(t.tree("generated"), before, "{what}");
+        assert!(t.leftovers().is_empty(), "{what}: {:?}", t.leftovers());
+        // `--check` reads through it.
+        let script = format!(
+            "{mount} && NO_COLOR=1 '{}' render --check >/dev/null; echo \"exit $?\"",
+            env!("CARGO_BIN_EXE_orchctl")
+        );
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "exit 2\n", "{what}");
+    }
 }
 
 #[test]
