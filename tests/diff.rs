@@ -418,6 +418,15 @@ fn linked_files_are_read_at_the_base_as_in_the_working_tree() {
 
     let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", "HEAD", "--exit-code"]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    // The same from a relative temporary directory (links are made to
+    // places in the scratch checkout).
+    std::fs::create_dir(repo.path().join("tmp")).unwrap();
+    let (code, stdout, stderr) = repo.orchctl_with(
+        &["diff", "--base", "HEAD", "--exit-code"],
+        &[("TMPDIR", Path::new("tmp"))],
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    std::fs::remove_dir(repo.path().join("tmp")).unwrap();
 
     // A change behind each link is seen, in the working tree and at a base.
     repo.edit(
@@ -571,6 +580,40 @@ fn the_pipelines_directory_may_be_a_link() {
         let (code, stdout, stderr) = repo.orchctl(&["diff", "--base", base, "--exit-code"]);
         assert_eq!((code, stderr.as_str()), (0, ""), "{base}: {stdout}");
     }
+}
+
+/// A directory above `pipelines` that is a link is followed at the base as
+/// it is there: `specs -> v1` then, `specs -> v2` now.
+#[test]
+fn a_link_above_the_pipelines_directory_is_followed_at_the_base() {
+    let repo = Repo::new();
+    let path = repo.path();
+    std::fs::create_dir_all(path.join("v1")).unwrap();
+    std::fs::rename(path.join("pipelines"), path.join("v1/pipelines")).unwrap();
+    std::os::unix::fs::symlink("v1", path.join("specs")).unwrap();
+    repo.commit("specs -> v1");
+    copy_dir(&path.join("v1/pipelines"), &path.join("v2/pipelines"));
+    std::fs::remove_file(path.join("specs")).unwrap();
+    std::os::unix::fs::symlink("v2", path.join("specs")).unwrap();
+    repo.edit(
+        "v2/pipelines/agents.yaml",
+        "Implements the task and opens",
+        "Implements the task, then opens",
+    );
+    repo.commit("specs -> v2, one description changed");
+    let (code, stdout, stderr) = repo.orchctl(&[
+        "diff",
+        "--pipelines",
+        "specs/pipelines",
+        "--base",
+        "HEAD~1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["summary"]["changed"], 1, "{stdout}");
+    assert_eq!(json["summary"]["added"], 0, "{stdout}");
 }
 
 /// A link to a file with a trailing `/` is no file, at the base as in a

@@ -157,8 +157,9 @@ pub fn base(repo: &Path, base: Option<&str>) -> Result<Revision, Diagnostic> {
 /// behind a link out of the directory is refused at the base as in the
 /// working tree. A file a link leads to outside `prefix` is checked out
 /// too; a directory is made, empty (a prompt named through it is then "not
-/// found" where a checkout says "outside the pipelines directory": refused
-/// either way). Where a link leads out of the repository, it points where
+/// found", even one that would come back into `prefix`). Links are not
+/// counted across a whole path, only each link's own chain. Where a link
+/// leads out of the repository, it points where
 /// the kernel would lead, and what is there is not versioned; where that
 /// comes back into the repository, the rest is read at `commit`. Paths are
 /// kept as git stores them, byte for byte; nothing is written through a
@@ -180,6 +181,12 @@ pub fn checkout_dir(
     };
     let listing = ls_tree(repo, commit, Some(prefix)).map_err(fail)?;
     let mut out = Checkout::new(into);
+    if listing.iter().any(|e| e.path == prefix.as_bytes()) {
+        // A file (or a link to one) where the directory was.
+        if listing.iter().all(|e| e.kind != Kind::Link) {
+            return Ok(None);
+        }
+    }
     let root = if !listing.is_empty() && listing.iter().all(|e| e.kind != Kind::Link) {
         // No links: the files as they are.
         for entry in listing {
@@ -343,6 +350,9 @@ impl Index {
     /// checkout of the commit at `top` (the repository's canonical path).
     fn follow(&self, top: &Path, path: &[u8]) -> Target {
         let text = self.links.get(path).map_or(&[][..], |t| link_text(t));
+        if text.is_empty() || text.len() > MAX_LINK_TEXT {
+            return Target::Missing;
+        }
         // The link itself is the first of the 40.
         self.resolve(top, parent(path), text, 1)
     }
@@ -395,7 +405,8 @@ impl Index {
                             }
                             dirs.pop();
                             let text = self.links.get(&path).map_or(&[][..], |t| link_text(t));
-                            if text.len() > MAX_LINK_TEXT {
+                            // git cannot check out an empty one.
+                            if text.is_empty() || text.len() > MAX_LINK_TEXT {
                                 return Target::Missing;
                             }
                             if text.first() == Some(&b'/') {
@@ -483,12 +494,13 @@ fn within(dir: &[u8], path: &[u8]) -> bool {
 }
 
 /// Whether a path from git can be written below the scratch directory as it
-/// is: relative, with no empty, `.` or `..` component.
+/// is: relative, with no empty, `.`, `..` or `.git` component (git checks
+/// none of those out either).
 fn safe(path: &[u8]) -> bool {
     !path.is_empty()
         && path
             .split(|b| *b == b'/')
-            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+            .all(|c| !c.is_empty() && c != b"." && c != b".." && !c.eq_ignore_ascii_case(b".git"))
 }
 
 /// What to write into the scratch directory.
@@ -515,6 +527,11 @@ impl<'a> Checkout<'a> {
         }
     }
 
+    /// A path in the scratch directory as the repository's, for messages.
+    fn shown(&self, at: &Path) -> String {
+        crate::source::slash_path(at.strip_prefix(self.into).unwrap_or(at))
+    }
+
     /// The repository path `path` in the scratch directory.
     fn at(&self, path: &[u8]) -> PathBuf {
         if path.is_empty() {
@@ -536,14 +553,21 @@ impl<'a> Checkout<'a> {
                 .open(&at)
                 .and_then(|mut f| std::io::copy(blob, &mut f))
                 .map(|_| ())
-                .map_err(|e| format!("{}: {e}", at.display()))
+                .map_err(|e| format!("{}: {e}", self.shown(&at)))
         })?;
         for dir in std::mem::take(&mut self.dirs) {
             self.made_dir(&dir)?;
         }
         for (path, to) in std::mem::take(&mut self.links) {
             let at = self.made_parent(&path)?;
-            std::os::unix::fs::symlink(&to, &at).map_err(|e| format!("{}: {e}", at.display()))?;
+            // Where no link could lead (a path too long to follow): nowhere.
+            let to = if to.as_os_str().len() > MAX_LINK_TEXT {
+                self.into.join(".git/missing")
+            } else {
+                to
+            };
+            std::os::unix::fs::symlink(&to, &at)
+                .map_err(|e| format!("{}: {e}", self.shown(&at)))?;
         }
         Ok(())
     }
@@ -564,8 +588,10 @@ impl<'a> Checkout<'a> {
             }
             match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.is_dir() => {}
-                Ok(_) => return Err(format!("{}: not a directory", at.display())),
-                Err(_) => std::fs::create_dir(&at).map_err(|e| format!("{}: {e}", at.display()))?,
+                Ok(_) => return Err(format!("{}: not a directory", self.shown(&at))),
+                Err(_) => {
+                    std::fs::create_dir(&at).map_err(|e| format!("{}: {e}", self.shown(&at)))?;
+                }
             }
             self.made.insert(at.clone());
         }
@@ -647,7 +673,9 @@ impl ScratchDir {
     /// # Errors
     /// When it cannot be created.
     pub fn new() -> Result<Self, Diagnostic> {
+        // Absolute: links are made to places in it.
         let base = std::env::temp_dir();
+        let base = base.canonicalize().unwrap_or(base);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -735,6 +763,7 @@ mod tests {
             ("p/up", Kind::Link, "../.."),
             ("p/abs", Kind::Link, "/nowhere/else/x"),
             ("p/nul", Kind::Link, "a.yaml\0junk"),
+            ("p/empty", Kind::Link, ""),
             ("p/forty", Kind::Link, "c1"),
             ("p/forty-one", Kind::Link, "forty"),
             ("p/c39", Kind::Link, "a.yaml"),
@@ -766,5 +795,9 @@ mod tests {
         assert_eq!(i.follow(top, b"p/forty-one"), Target::Loop);
         // Up to a NUL, as git writes a link.
         assert_eq!(i.follow(top, b"p/nul"), blob("p/a.yaml"));
+        // git checks out no empty link, and no `.git`.
+        assert_eq!(i.follow(top, b"p/empty"), Target::Missing);
+        assert_eq!(at("empty/a.yaml"), Target::Missing);
+        assert!(!safe(b"p/.git/x") && !safe(b".GIT") && safe(b"p/.gitx"));
     }
 }

@@ -139,11 +139,23 @@ pub fn base_fails(revision: &str) -> String {
 }
 
 /// `path` relative to `repo`, `/`-separated (empty for the root itself).
-/// `path` relative to the repository at `repo`: its directory's canonical
-/// form and its name, so that a `pipelines` that is a link (or that no
-/// longer exists in the working tree) is still `pipelines` at the base.
+/// `path` relative to the repository at `repo`, as it is written (from the
+/// working directory, which is physical): a link on the way (`pipelines`
+/// itself, or a directory above it) is then followed at the base as it is
+/// there, not as it is in the working tree. A path with `..`, or one that
+/// reaches the repository by another name, is its directory's canonical
+/// form and its name.
 fn relative_to(repo: &Path, path: &Path) -> Option<String> {
+    use std::path::Component;
     let repo = repo.canonicalize().ok()?;
+    if let Ok(cwd) = std::env::current_dir() {
+        let whole = cwd.join(path);
+        if !whole.components().any(|c| c == Component::ParentDir)
+            && let Ok(rel) = whole.strip_prefix(&repo)
+        {
+            return Some(slash_path(rel));
+        }
+    }
     let path = match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => {
             let parent = if parent.as_os_str().is_empty() {
