@@ -1782,15 +1782,20 @@ fn a_mount_point_in_the_output_directory_is_refused() {
         t.write("generated/keep.txt", "");
         t.write("elsewhere/keep.txt", "mine\n");
         let before = t.tree("generated");
-        let script = format!(
-            "{mount} && NO_COLOR=1 '{}' render; echo \"exit $?\"; cat elsewhere/keep.txt",
-            env!("CARGO_BIN_EXE_orchctl")
-        );
-        let out = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-            .current_dir(t.path())
-            .output()
-            .unwrap();
+        // `orchctl ARGS` with `mount` done first, in a mount namespace of its
+        // own; its exit code, then what the mounted file holds.
+        let mounted = |args: &str| {
+            let script = format!(
+                "{mount} && NO_COLOR=1 '{}' {args}; echo \"exit $?\"; cat elsewhere/keep.txt",
+                env!("CARGO_BIN_EXE_orchctl")
+            );
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+                .current_dir(t.path())
+                .output()
+                .unwrap()
+        };
+        let out = mounted("render");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "exit 1\nmine\n",
@@ -1810,16 +1815,12 @@ fn a_mount_point_in_the_output_directory_is_refused() {
         assert_eq!(t.tree("generated"), before, "{what}");
         assert!(t.leftovers().is_empty(), "{what}: {:?}", t.leftovers());
         // `--check` reads through it.
-        let script = format!(
-            "{mount} && NO_COLOR=1 '{}' render --check >/dev/null; echo \"exit $?\"",
-            env!("CARGO_BIN_EXE_orchctl")
+        let out = mounted("render --check >/dev/null");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "exit 2\nmine\n",
+            "{what}"
         );
-        let out = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-            .current_dir(t.path())
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "exit 2\n", "{what}");
     }
 }
 
