@@ -546,22 +546,12 @@ fn copy_foreign(from: &Path, to: &Path) -> io::Result<()> {
 /// Put `staging` in place of `dir`, atomically where the platform allows,
 /// then remove the old tree (or return it as left over).
 fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
-    // What cannot be removed is renamed to say what it is, and so that no
-    // later run takes it for a tree moved aside and puts it back.
-    let remove = |old: &Path| {
-        let why = remove_tree(old).err()?.to_string();
-        let path = free_sibling(dir, "replaced", |_| false)
-            .ok()
-            .filter(|to| fs::rename(old, to).is_ok())
-            .unwrap_or_else(|| old.to_path_buf());
-        Some(Leftover { path, why })
-    };
     if !dir.exists() {
         return fs::rename(staging, dir).map(|()| None).map_err(io_at(dir));
     }
     if exchange(staging, dir).is_ok() {
         // `staging` now holds the old tree.
-        return Ok(remove(staging));
+        return Ok(discard(dir, staging));
     }
     // No atomic exchange here: move the old tree aside, then the new one in.
     // `recover` restores the old tree if a run stops between the two.
@@ -571,7 +561,19 @@ fn swap(staging: &Path, dir: &Path) -> Result<Option<Leftover>, WriteError> {
         let _ = fs::rename(&old, dir);
         return Err(WriteError::Io(dir.to_path_buf(), e));
     }
-    Ok(remove(&old))
+    Ok(discard(dir, &old))
+}
+
+/// Remove `old`, a tree `dir` held before; what cannot be removed is
+/// renamed `-replaced-` to say what it is, and so that no later run takes
+/// it for a tree moved aside and puts it back.
+fn discard(dir: &Path, old: &Path) -> Option<Leftover> {
+    let why = remove_tree(old).err()?.to_string();
+    let path = free_sibling(dir, "replaced", |_| false)
+        .ok()
+        .filter(|to| fs::rename(old, to).is_ok())
+        .unwrap_or_else(|| old.to_path_buf());
+    Some(Leftover { path, why })
 }
 
 /// Remove a tree orchctl made or replaced (a staging directory, an old
@@ -746,14 +748,11 @@ fn recover(dir: &Path) {
         let file = file.to_string_lossy();
         if file.starts_with(&moved_aside) && !dir.exists() {
             let _ = fs::rename(entry.path(), dir);
-        } else if file.starts_with(&ours) && remove_tree(&entry.path()).is_err() {
-            // Perhaps emptied in part: never to be put back as a tree
-            // moved aside.
-            if file.starts_with(&moved_aside)
-                && let Ok(to) = free_sibling(dir, "replaced", |_| false)
-            {
-                let _ = fs::rename(entry.path(), to);
-            }
+        } else if file.starts_with(&moved_aside) {
+            // Perhaps emptied in part if it stays: never put back.
+            let _ = discard(dir, &entry.path());
+        } else if file.starts_with(&ours) {
+            let _ = remove_tree(&entry.path());
         }
     }
 }

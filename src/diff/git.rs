@@ -181,13 +181,12 @@ pub fn checkout_dir(
     };
     let listing = ls_tree(repo, commit, Some(prefix)).map_err(fail)?;
     let mut out = Checkout::new(into);
-    if listing.iter().any(|e| e.path == prefix.as_bytes()) {
-        // A file (or a link to one) where the directory was.
-        if listing.iter().all(|e| e.kind != Kind::Link) {
-            return Ok(None);
-        }
+    let links = listing.iter().any(|e| e.kind == Kind::Link);
+    if !links && listing.iter().any(|e| e.path == prefix.as_bytes()) {
+        // A file where the directory was.
+        return Ok(None);
     }
-    let root = if !listing.is_empty() && listing.iter().all(|e| e.kind != Kind::Link) {
+    let root = if !listing.is_empty() && !links {
         // No links: the files as they are.
         for entry in listing {
             if entry.kind == Kind::Blob {
@@ -349,12 +348,15 @@ impl Index {
     /// Where the link at `path` leads, as the kernel would follow it in a
     /// checkout of the commit at `top` (the repository's canonical path).
     fn follow(&self, top: &Path, path: &[u8]) -> Target {
-        let text = self.links.get(path).map_or(&[][..], |t| link_text(t));
-        if text.is_empty() || text.len() > MAX_LINK_TEXT {
-            return Target::Missing;
-        }
-        // The link itself is the first of the 40.
-        self.resolve(top, parent(path), text, 1)
+        // The link's own name, looked up from its directory: the link is
+        // the first of the 40, and its text checked as any other's.
+        let name = &path[parent(path).len()..];
+        self.resolve(
+            top,
+            parent(path),
+            name.strip_prefix(b"/").unwrap_or(name),
+            0,
+        )
     }
 
     /// Where the path `target` leads from the directory `dir` (a repository
