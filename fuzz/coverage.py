@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Where the fuzz corpus's coverage lies: covered edges per crate.
 
-usage: python3 fuzz/coverage.py CORPUS_DIR [--until T ...] [--every MINUTES --since T] [--detail N]
+usage: python3 fuzz/coverage.py CORPUS_DIR [--target load|spec] [--until T ...]
+                                [--every MINUTES --since T] [--detail N]
 
-Runs the built `load` target (cargo +nightly fuzz build load) once over the
+Runs a built target (`cargo +nightly fuzz build load`, `... build -s none spec`) once over the
 corpus, or over the inputs found up to each time T (a corpus file's mtime is
 when the fuzzer added it; T as Unix seconds or `HH:MM` today, UTC), with
 libFuzzer's -print_coverage=1, and prints the edges covered in orchctl's own
@@ -24,7 +25,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TARGET = os.path.join(HERE, "target/x86_64-unknown-linux-gnu/release/load")
+TARGETS = os.path.join(HERE, "target/x86_64-unknown-linux-gnu/release")
+TARGET = os.path.join(TARGETS, "load")
 LINE = re.compile(r"^(?:UN)?COVERED_FUNC: hits: \d+ edges: (\d+)/(\d+) (.*) (\S+):\d+$")
 CRATE = re.compile(r"/registry/src/[^/]+/([A-Za-z0-9_\-]+?)-\d[^/]*/")
 
@@ -84,9 +86,12 @@ def main():
     ap.add_argument("--since", help="with --every: the first cutoff")
     ap.add_argument("--every", type=float, help="minutes between cutoffs, up to now")
     ap.add_argument("--detail", type=int, default=0, help="functions to list")
+    ap.add_argument("--target", default="load", help="the fuzz target the corpus is for")
     args = ap.parse_args()
+    global TARGET
+    TARGET = os.path.join(TARGETS, args.target)
     if not shutil.which(TARGET):
-        sys.exit(f"{TARGET} is missing: run `cargo +nightly fuzz build load` first")
+        sys.exit(f"{TARGET} is missing: run `cargo +nightly fuzz build {args.target}` first")
     files = [os.path.join(args.corpus, f) for f in os.listdir(args.corpus)]
     stamped = sorted((os.stat(f).st_mtime, f) for f in files)
     cutoffs = [when(t) for t in args.until]
