@@ -396,14 +396,18 @@ impl<'a> Gen<'a> {
             .or_else(|| schema.get("oneOf"))
             .and_then(Json::as_array)
         {
-            // Null last: a present section is the plainest choice.
-            let mut options: Vec<&'static Json> = options.iter().collect();
-            options.sort_by_key(|o| o.get("type").and_then(Json::as_str) == Some("null"));
-            let i = if self.rarely(8) {
-                self.below(options.len())
+            // Any of the others before null: a present section is the
+            // plainest choice, and a parameter's value is a string, a number
+            // or a boolean alike.
+            let (null, others): (Vec<&'static Json>, Vec<&'static Json>) = options
+                .iter()
+                .partition(|o| o.get("type").and_then(Json::as_str) == Some("null"));
+            let options = if others.is_empty() || (!null.is_empty() && self.rarely(8)) {
+                null
             } else {
-                0
+                others
             };
+            let i = self.below(options.len());
             return self.value(options[i], key);
         }
         if let Some(c) = schema.get("const") {
