@@ -201,7 +201,8 @@ pub fn load_dir_as(dir: &Path, display: &str) -> (Loaded, Diagnostics) {
 }
 
 /// Load spec text given in memory as if it were the file `name` in a
-/// pipelines directory (used by tests and fuzzing). Prompt files are not read.
+/// pipelines directory (used by tests and fuzzing). No file is read: an
+/// agent's `promptFile` is reported not found.
 #[must_use]
 pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
     let mut diags = Diagnostics::default();
@@ -222,6 +223,22 @@ pub fn load_str(name: &str, text: &str) -> (Loaded, Diagnostics) {
         }
         Ok(None) => {}
         Err(d) => diags.push(d),
+    }
+    for (agent, a) in &loaded.spec.agents {
+        if let Some(prompt) = &a.prompt_file {
+            let at = loaded.span(
+                Some(file),
+                &[Seg::Key("agents"), Seg::Key(agent), Seg::Key("promptFile")],
+            );
+            diags.push(
+                Diagnostic::error(
+                    Code::PromptNotFound,
+                    format!("prompt file `{prompt}` not found"),
+                )
+                .at(at)
+                .help("spec text given in memory reads no files: write the prompt inline with `prompt:`"),
+            );
+        }
     }
     loaded.failed = diags.has_errors();
     loaded.found = diags.clone();

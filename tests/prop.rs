@@ -838,3 +838,34 @@ fn yaml_writer_round_trips_any_json() {
         })
         .unwrap();
 }
+
+/// Spec text given in memory reads no files, so an agent's `promptFile` is
+/// a file not found, reported where it is named, as `render` reports a
+/// missing one. Unreported, the agent dropped out of the model (it has no
+/// prompt) and the steps that run it out of their chain, without an error.
+#[test]
+fn prompt_file_in_memory_is_not_found() {
+    let text = "project: {name: demo, namespace: agents}\n\
+        images: {agent: ghcr.io/acme/agent:1.0.0}\n\
+        runtime:\n  image: agent\n  command: [/usr/local/bin/agent-run]\n  \
+        tiers: {default: {requests: {cpu: \"1\", memory: 1Gi}, limits: {cpu: \"1\", memory: 1Gi}}}\n  \
+        workspace: {size: 10Gi}\n  github: {app: {secret: github-app}}\n\
+        agents:\n  author: {promptFile: prompts/author.md, model: m}\n  \
+        review: {prompt: You review., model: m}\n\
+        chains:\n  delivery:\n    steps:\n      - {name: author, agent: author}\n      \
+        - {name: review, agent: review, after: [author]}\n";
+    let (loaded, diags) = orchctl::load::load_str("platform.yaml", text);
+    let found: Vec<String> = diags
+        .0
+        .iter()
+        .map(|d| d.render(&loaded.sources, false))
+        .collect();
+    assert_eq!(
+        found,
+        ["error[E019]: prompt file `prompts/author.md` not found\n  \
+             --> pipelines/platform.yaml:10:24\n   |\n10 |   author: {promptFile: prompts/author.md, model: m}\n   \
+             |                        ^^^^^^^^^^^^^^^^^\n   \
+             = help: spec text given in memory reads no files: write the prompt inline with `prompt:`\n"]
+    );
+    assert!(loaded.failed);
+}
