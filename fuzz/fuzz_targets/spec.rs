@@ -49,10 +49,23 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The seeds that compile, built in so that an input means the same spec
+/// whatever the files under `corpus/load/` become.
+const SEEDS: &[&str] = &[
+    include_str!("../corpus/load/reference-all.yaml"),
+    include_str!("../corpus/load/reference-delivery.yaml"),
+    include_str!("../corpus/load/reference-runs.yaml"),
+    include_str!("../corpus/load/seed003.yaml"),
+    include_str!("../corpus/load/seed004.yaml"),
+    include_str!("../corpus/load/bench-2.yaml"),
+];
+
 /// The schema, and what the seeds write under each key.
 struct Knowledge {
     schema: Json,
-    /// Scalar strings written under a key, anywhere in the seeds.
+    /// Scalar strings written under a key, anywhere in the seeds; also
+    /// under `PARENT.KEY` (`steps.name`), and under `MAP.*` for the items of
+    /// a map (`images.*`).
     values: BTreeMap<String, Vec<String>>,
     /// Keys of the maps written under a key (`agents` → agent names).
     keys: BTreeMap<String, Vec<String>>,
@@ -67,25 +80,17 @@ fn knowledge() -> &'static Knowledge {
             values: BTreeMap::new(),
             keys: BTreeMap::new(),
         };
-        let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/load");
-        let mut paths: Vec<_> = std::fs::read_dir(seeds)
-            .expect("corpus/load")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            // Only from seeds that compile: the plainest choices make a
-            // spec that compiles, and the odd values come from ODD_*.
-            let (loaded, _) = orchctl::load::load_str("platform.yaml", &text);
-            if orchctl::compile(&loaded).is_err() {
-                continue;
-            }
+        for text in SEEDS {
+            // Only seeds that compile: the plainest choices make a spec that
+            // compiles, and the odd values come from ODD_*.
+            let (loaded, diags) = orchctl::load::load_str("platform.yaml", text);
+            assert!(
+                !diags.has_errors() && orchctl::compile(&loaded).is_ok(),
+                "a seed of the spec target does not compile"
+            );
             let file = orchctl::source::FileId(0);
-            for doc in orchctl::yaml::parse_documents(&text, file).unwrap_or_default() {
-                k.learn("", &doc);
+            for doc in orchctl::yaml::parse_documents(text, file).unwrap_or_default() {
+                k.learn("", 0, &doc);
             }
         }
         for list in k.values.values_mut().chain(k.keys.values_mut()) {
@@ -97,11 +102,11 @@ fn knowledge() -> &'static Knowledge {
 }
 
 impl Knowledge {
-    fn learn(&mut self, key: &str, node: &orchctl::yaml::Node) {
+    fn learn(&mut self, key: &str, depth: usize, node: &orchctl::yaml::Node) {
         use orchctl::yaml::Value;
         match &node.value {
             Value::Scalar(s) => {
-                if !key.is_empty() && s.text.len() <= 200 {
+                if !key.is_empty() && s.text.len() <= 8192 {
                     self.values
                         .entry(key.into())
                         .or_default()
@@ -110,10 +115,35 @@ impl Knowledge {
             }
             Value::Seq(items) => {
                 for item in items {
-                    self.learn(key, item);
+                    self.learn(key, depth, item);
                 }
             }
             Value::Map(entries) => {
+                // A route's `with` values and actions, by its event: they
+                // refer to the event's payload.
+                let text = |n: &orchctl::yaml::Node| match &n.value {
+                    Value::Scalar(s) => Some(s.text.clone()),
+                    _ => None,
+                };
+                let field = |name: &str| {
+                    entries
+                        .iter()
+                        .find(|(k, _)| text(k).as_deref() == Some(name))
+                        .map(|(_, v)| v)
+                };
+                if let Some(on) = field("on").and_then(text) {
+                    for (what, node) in [("with", field("with")), ("actions", field("actions"))] {
+                        let values: Vec<String> = match node.map(|n| &n.value) {
+                            Some(Value::Map(m)) => m.iter().filter_map(|(_, v)| text(v)).collect(),
+                            Some(Value::Seq(s)) => s.iter().filter_map(text).collect(),
+                            _ => Vec::new(),
+                        };
+                        self.values
+                            .entry(format!("{what}@{on}"))
+                            .or_default()
+                            .extend(values);
+                    }
+                }
                 for (k, v) in entries {
                     if let Value::Scalar(name) = &k.value {
                         if !key.is_empty() {
@@ -121,15 +151,22 @@ impl Knowledge {
                                 .entry(key.into())
                                 .or_default()
                                 .push(name.text.clone());
-                            // Also as an item of the map: `images.*`.
                             if let Value::Scalar(s) = &v.value {
-                                self.values
-                                    .entry(format!("{key}.*"))
-                                    .or_default()
-                                    .push(s.text.clone());
+                                // A top-level section's items also as `/KEY.*`
+                                // (`/images.*`, not a chart's `images`).
+                                let root = if depth == 1 {
+                                    format!("/{key}.*")
+                                } else {
+                                    String::new()
+                                };
+                                for scoped in
+                                    [format!("{key}.*"), format!("{key}.{}", name.text), root]
+                                {
+                                    self.values.entry(scoped).or_default().push(s.text.clone());
+                                }
                             }
                         }
-                        self.learn(&name.text, v);
+                        self.learn(&name.text, depth + 1, v);
                     }
                 }
             }
@@ -137,7 +174,11 @@ impl Knowledge {
     }
 
     fn resolve<'a>(&'a self, mut s: &'a Json) -> &'a Json {
-        while let Some(r) = s.get("$ref").and_then(Json::as_str) {
+        // Bounded: a schema entry that referred to itself would loop.
+        for _ in 0..8 {
+            let Some(r) = s.get("$ref").and_then(Json::as_str) else {
+                break;
+            };
             let name = r.rsplit('/').next().unwrap_or_default();
             match self.schema["$defs"].get(name) {
                 Some(d) => s = d,
@@ -170,8 +211,12 @@ struct Names {
     services: Vec<String>,
     parameters: Vec<String>,
     outputs: Vec<String>,
-    /// The steps of the chain being written.
+    /// The chain being written.
+    chain: String,
+    /// Its steps.
     steps: Vec<String>,
+    /// The steps the step being written may refer to (those it runs after).
+    before: Vec<String>,
 }
 
 /// Odd names for any section: too long, upper case, dots, empty, Unicode.
@@ -232,7 +277,6 @@ const ODD_STRINGS: &[&str] = &[
     "é\u{301}",
     "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
 ];
-
 /// Top-level sections a spec that compiles has.
 const ESSENTIAL: &[&str] = &[
     "project",
@@ -241,14 +285,19 @@ const ESSENTIAL: &[&str] = &[
     "parameters",
     "agents",
     "chains",
+    "concurrency",
 ];
 
-/// Optional fields that a spec needs in practice (a workspace has a size or
-/// a claim, an agent a prompt).
-const EXPECTED: &[&str] = &["workspace", "size", "prompt"];
+/// Optional fields that a spec needs in practice: a workspace has a size or
+/// a claim, an agent a prompt, steps the outputs others read, per-repository
+/// semaphores repositories, a GitHub source repositories to watch.
+const EXPECTED: &[&str] = &["workspace", "size", "prompt", "outputs", "repositories"];
 
 /// Lists a spec needs non-empty.
 const NONEMPTY: &[&str] = &["command"];
+
+/// What a step runs: exactly one of these.
+const KINDS: &[&str] = &["agent", "container", "approval", "chain"];
 
 struct Gen<'a> {
     data: &'a [u8],
@@ -256,17 +305,27 @@ struct Gen<'a> {
     k: &'static Knowledge,
     names: Names,
     depth: usize,
+    /// The key of the record being written (`project` for `project.name`).
+    parent: String,
+    /// Whether this input breaks things (one in eight): wrong types,
+    /// misspelt or repeated keys, odd names and strings. Otherwise the
+    /// generator keeps to what compiles, as far as it knows.
+    faulty: bool,
 }
 
 impl<'a> Gen<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Gen {
+        let mut g = Gen {
             data,
             at: 0,
             k: knowledge(),
             names: Names::default(),
             depth: 0,
-        }
+            parent: String::new(),
+            faulty: false,
+        };
+        g.faulty = g.byte() >= 0xe0;
+        g
     }
 
     /// The next choice; 0 once the input is used up, and 0 always means the
@@ -294,6 +353,11 @@ impl<'a> Gen<'a> {
         self.byte() > u8::MAX - n
     }
 
+    /// A fault, about `n` times in 256 in a faulty input, never otherwise.
+    fn fault(&mut self, n: u8) -> bool {
+        self.faulty && self.rarely(n)
+    }
+
     fn pick<T: Clone>(&mut self, from: &[T]) -> Option<T> {
         if from.is_empty() {
             None
@@ -301,6 +365,23 @@ impl<'a> Gen<'a> {
             let i = self.below(from.len());
             Some(from[i].clone())
         }
+    }
+
+    /// Up to `n` of `from`, without repeats unless the input is faulty.
+    fn some_of(&mut self, from: &[String], n: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(n);
+        for _ in 0..n {
+            if let Some(x) = self.pick(from) {
+                if !out.contains(&x) || self.fault(64) {
+                    out.push(x);
+                }
+            }
+        }
+        out
+    }
+
+    fn known(&self, key: &str) -> Vec<String> {
+        self.k.values.get(key).cloned().unwrap_or_default()
     }
 
     fn spec(mut self) -> String {
@@ -320,16 +401,12 @@ impl<'a> Gen<'a> {
         fn some(g: &mut Gen<'_>, key: &str, min: usize) -> Vec<String> {
             let known = g.k.keys.get(key).cloned().unwrap_or_default();
             let n = min + g.below(4);
-            let mut names = Vec::with_capacity(n);
-            for _ in 0..n {
-                let name = if g.rarely(6) || known.is_empty() {
-                    g.pick(ODD_NAMES).unwrap_or_default().to_string()
-                } else {
-                    g.pick(&known).unwrap_or_default()
-                };
-                if !names.contains(&name) || g.rarely(8) {
-                    names.push(name);
-                }
+            let mut names = g.some_of(&known, n);
+            if g.fault(64) {
+                names.push(g.pick(ODD_NAMES).unwrap_or_default().to_string());
+            }
+            if names.len() < min {
+                names.push(format!("{key}-{}", names.len()));
             }
             names
         }
@@ -338,22 +415,20 @@ impl<'a> Gen<'a> {
         self.names.semaphores = some(self, "semaphores", 0);
         self.names.mutexes = some(self, "mutexes", 0);
         self.names.images = some(self, "images", 1);
-        self.names.tiers = some(self, "tiers", 1);
+        self.names.tiers = some(self, "tiers", 0);
+        // Steps without a tier run on `default`.
+        if !self.names.tiers.iter().any(|t| t == "default") && !self.fault(64) {
+            self.names.tiers.insert(0, "default".into());
+        }
         self.names.services = some(self, "services", 0);
-        let params = self.k.values.get("name").cloned().unwrap_or_default();
         let n = self.below(6);
-        for _ in 0..n {
-            if let Some(p) = self.pick(&params) {
-                self.names.parameters.push(p);
-            }
+        self.names.parameters = self.some_of(&self.known("parameters.name"), n);
+        // Most chains and semaphores need the repository.
+        if !self.names.parameters.iter().any(|p| p == "repository") && !self.fault(64) {
+            self.names.parameters.insert(0, "repository".into());
         }
-        let outputs = self.k.values.get("outputs").cloned().unwrap_or_default();
         let n = 1 + self.below(4);
-        for _ in 0..n {
-            if let Some(o) = self.pick(&outputs) {
-                self.names.outputs.push(o);
-            }
-        }
+        self.names.outputs = self.some_of(&self.known("outputs"), n);
     }
 
     /// The names a map under `key` declares, or those it may use as keys.
@@ -373,22 +448,32 @@ impl<'a> Gen<'a> {
 
     /// The names a string under `key` refers to.
     fn referred(&self, key: &str) -> Option<Vec<String>> {
+        let n = &self.names;
         Some(match key {
-            "agent" => self.names.agents.clone(),
-            "chain" | "run" => self.names.chains.clone(),
-            "concurrency" => [&self.names.semaphores[..], &self.names.mutexes[..]].concat(),
-            "image" => self.names.images.clone(),
-            "tier" => self.names.tiers.clone(),
-            "service" => self.names.services.clone(),
-            "after" => self.names.steps.clone(),
-            "per" => self.names.parameters.clone(),
+            "agent" => n.agents.clone(),
+            // A chain declared after this one: chains that call each other
+            // are a cycle.
+            "chain" => n
+                .chains
+                .iter()
+                .skip_while(|c| **c != n.chain)
+                .skip(1)
+                .cloned()
+                .collect(),
+            "run" => n.chains.clone(),
+            "concurrency" => [&n.semaphores[..], &n.mutexes[..]].concat(),
+            "image" => n.images.clone(),
+            "tier" => n.tiers.clone(),
+            "service" => n.services.clone(),
+            "after" => n.before.clone(),
+            "per" | "correlation" => n.parameters.clone(),
             _ => return None,
         })
     }
 
     fn value(&mut self, schema: &'static Json, key: &str) -> Yaml {
         let schema = self.k.resolve(schema);
-        if self.rarely(1) {
+        if self.fault(2) {
             return self.wrong();
         }
         if let Some(options) = schema
@@ -407,18 +492,20 @@ impl<'a> Gen<'a> {
             } else {
                 others
             };
-            let i = self.below(options.len());
-            return self.value(options[i], key);
+            if let Some(option) = self.pick(&options) {
+                return self.value(option, key);
+            }
         }
         if let Some(c) = schema.get("const") {
             return scalar(c);
         }
         if let Some(options) = schema.get("enum").and_then(Json::as_array) {
-            if self.rarely(2) {
+            if self.fault(8) {
                 return Yaml::Plain("nonsense".into());
             }
-            let i = self.below(options.len());
-            return scalar(&options[i]);
+            if let Some(option) = self.pick(options) {
+                return scalar(&option);
+            }
         }
         let ty = match schema.get("type") {
             Some(Json::Array(types)) => {
@@ -478,11 +565,12 @@ impl<'a> Gen<'a> {
             }
             _ => {
                 let n = self.below(3);
-                let known = self.k.keys.get(key).cloned().unwrap_or_default();
+                let mut known = self.k.keys.get(key).cloned().unwrap_or_default();
+                known.extend(["k", "key", "other"].map(String::from));
+                let keys = self.some_of(&known, n);
                 Yaml::Map(
-                    (0..n)
-                        .map(|_| {
-                            let k = self.pick(&known).unwrap_or_else(|| "k".into());
+                    keys.into_iter()
+                        .map(|k| {
                             let v = self.anything(&k);
                             (k, v)
                         })
@@ -496,7 +584,13 @@ impl<'a> Gen<'a> {
 
     fn object(&mut self, schema: &'static Json, key: &str) -> Yaml {
         if let Some(props) = schema.get("properties").and_then(Json::as_object) {
-            return self.record(schema, props);
+            let parent = std::mem::replace(&mut self.parent, key.to_string());
+            let mut record = self.record(schema, props);
+            self.parent = parent;
+            if !self.faulty {
+                self.coherent(&mut record, key);
+            }
+            return record;
         }
         // A map of named items.
         let item = schema
@@ -514,21 +608,15 @@ impl<'a> Gen<'a> {
             None => {
                 let known = self.k.keys.get(key).cloned().unwrap_or_default();
                 let n = self.below(4);
-                let mut names: Vec<String> = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let name = match self.pick(&known) {
-                        Some(k) if !self.rarely(16) => k,
-                        _ => self.pick(ODD_NAMES).unwrap_or_default().into(),
-                    };
-                    if !names.contains(&name) || self.rarely(4) {
-                        names.push(name);
-                    }
+                let mut names = self.some_of(&known, n);
+                if self.fault(16) {
+                    names.push(self.pick(ODD_NAMES).unwrap_or_default().into());
                 }
                 names
             }
         };
         let mut entries = Vec::with_capacity(names.len() + 1);
-        if self.rarely(2) {
+        if self.fault(4) {
             entries.push((
                 self.pick(ODD_NAMES).unwrap_or_default().to_string(),
                 self.wrong(),
@@ -537,14 +625,27 @@ impl<'a> Gen<'a> {
         for name in names {
             let value = if key == "chains" {
                 // Step names are chosen per chain.
-                let known = self.k.values.get("name").cloned().unwrap_or_default();
                 let n = 1 + self.below(6);
-                self.names.steps = (0..n).filter_map(|_| self.pick(&known)).collect();
-                self.value(item, &name)
+                self.names.chain = name.clone();
+                self.names.steps = self.some_of(&self.known("steps.name"), n);
+                self.names.before.clear();
+                let mut chain = self.value(item, &name);
+                if !self.faulty {
+                    if let Some(on_exit) = get_mut(&mut chain, "onExit") {
+                        // It reads no step's outputs.
+                        self.names.before.clear();
+                        self.coherent_step(on_exit, true);
+                    }
+                }
+                chain
             } else if item.get("type").and_then(Json::as_str) == Some("string") {
                 // A string item is like the other items of its map
                 // (`images.*`) more than like what its name holds elsewhere.
-                let scope = format!("{key}.*");
+                let scope = if self.depth == 1 {
+                    format!("/{key}.*")
+                } else {
+                    format!("{key}.*")
+                };
                 let key = if self.k.values.contains_key(&scope) && self.byte() & 3 != 3 {
                     &scope
                 } else {
@@ -573,14 +674,18 @@ impl<'a> Gen<'a> {
         let deep = self.depth > 6;
         let mut entries = Vec::new();
         for (name, prop) in props {
-            // The sections a spec needs are as good as required.
+            // The sections a spec needs are as good as required, and so is a
+            // map of the names others refer to.
             let essential = if self.depth == 0 {
                 ESSENTIAL.contains(&name.as_str())
             } else {
                 EXPECTED.contains(&name.as_str())
+                    || self
+                        .declared(name)
+                        .is_some_and(|n| !n.is_empty() && name != "with")
             };
             let wanted = if essential || required.contains(&name.as_str()) {
-                !self.rarely(4)
+                !self.fault(8)
             } else {
                 !deep && self.byte() & 1 == 1
             };
@@ -588,12 +693,12 @@ impl<'a> Gen<'a> {
                 continue;
             }
             let value = self.nested(prop, name);
-            let name = if self.rarely(1) {
+            let name = if self.fault(2) {
                 misspell(name, self.byte())
             } else {
                 name.clone()
             };
-            if self.rarely(1) {
+            if self.fault(2) {
                 entries.push((name.clone(), self.wrong()));
             }
             entries.push((name, value));
@@ -605,6 +710,150 @@ impl<'a> Gen<'a> {
             entries.push(e);
         }
         Yaml::Map(entries)
+    }
+
+    /// Make a record under `key` agree with what the compiler asks of it
+    /// beyond the schema: fields that exclude each other, fields that go
+    /// together.
+    fn coherent(&mut self, record: &mut Yaml, key: &str) {
+        // An agent: an inline prompt (a file cannot be read from memory).
+        if has(record, "model") && has(record, "prompt") {
+            remove(record, "promptFile");
+        }
+        // A workspace: a per-run claim of a size, or an existing claim.
+        if has(record, "size") && has(record, "claim") {
+            remove(
+                record,
+                if self.byte() & 1 == 1 {
+                    "size"
+                } else {
+                    "claim"
+                },
+            );
+        }
+        if has(record, "claim") {
+            remove(record, "storageClass");
+        }
+        // An Argo CD source: a path or a chart, and one kind of it.
+        if key == "source" {
+            let chart = has(record, "chart");
+            remove(record, if chart { "path" } else { "chart" });
+            if !chart && !has(record, "path") {
+                set(record, "path", Yaml::Plain("deploy".into()));
+            }
+            let kinds = ["helm", "kustomize", "directory"];
+            let keep = if chart { "helm" } else { kinds[self.below(3)] };
+            for k in kinds {
+                if k != keep {
+                    remove(record, k);
+                }
+            }
+        }
+        // A route: `with` values and actions the event has.
+        if let Some(Yaml::Plain(on) | Yaml::Str(on)) = get(record, "on") {
+            let on = on.clone();
+            let values: Vec<String> = self
+                .known(&format!("with@{on}"))
+                .into_iter()
+                .filter(|v| self.resolves(v, true))
+                .collect();
+            if let Some(Yaml::Map(with)) = get_mut(record, "with") {
+                for (_, v) in with.iter_mut() {
+                    let i = usize::from(self.byte());
+                    *v = match values.get(i % values.len().max(1)) {
+                        Some(x) => Yaml::Str(x.clone()),
+                        None => Yaml::Str(String::new()),
+                    };
+                }
+            }
+            let actions = self.known(&format!("actions@{on}"));
+            if has(record, "actions") {
+                let n = 1 + self.below(2);
+                let chosen = self.some_of(&actions, n);
+                set(
+                    record,
+                    "actions",
+                    Yaml::Seq(chosen.into_iter().map(Yaml::Str).collect()),
+                );
+            }
+        }
+        // A preview: of pull requests or of branches.
+        if has(record, "pullRequests") && has(record, "branches") {
+            remove(
+                record,
+                if self.byte() & 1 == 1 {
+                    "pullRequests"
+                } else {
+                    "branches"
+                },
+            );
+        }
+        // A parameter: a default and choices of its type.
+        if key == "parameters" {
+            let ty = match get(record, "type") {
+                Some(Yaml::Plain(t)) => t.clone(),
+                _ => "string".into(),
+            };
+            let values: Vec<String> = match ty.as_str() {
+                "integer" => ["0", "1", "3", "10"].map(String::from).to_vec(),
+                "boolean" => ["true", "false"].map(String::from).to_vec(),
+                _ => self.known("default"),
+            };
+            let quote = ty != "integer" && ty != "boolean";
+            let as_yaml = |v: String| if quote { Yaml::Str(v) } else { Yaml::Plain(v) };
+            let choices = if has(record, "enum") {
+                let n = 1 + self.below(3);
+                let choices = self.some_of(&values, n);
+                set(
+                    record,
+                    "enum",
+                    Yaml::Seq(choices.iter().cloned().map(as_yaml).collect()),
+                );
+                choices
+            } else {
+                values
+            };
+            if has(record, "default") {
+                let d = self.pick(&choices).unwrap_or_default();
+                set(record, "default", as_yaml(d));
+            }
+        }
+    }
+
+    /// A step of the chain being written (`onExit` for the exit handler):
+    /// one kind, after earlier steps, referring only to those.
+    fn coherent_step(&mut self, step: &mut Yaml, on_exit: bool) {
+        let present: Vec<&str> = KINDS
+            .iter()
+            .copied()
+            .filter(|k| get(step, k).is_some_and(|v| !is_null(v)))
+            .collect();
+        let others = self.referred("chain").is_some_and(|c| !c.is_empty());
+        let kind = match self.pick(&present) {
+            Some(k) if !(on_exit && k == "approval") && (k != "chain" || others) => k,
+            _ => {
+                let agent = self.pick(&self.names.agents.clone()).unwrap_or_default();
+                set(step, "agent", plain_or_quoted(agent, 0));
+                "agent"
+            }
+        };
+        for k in KINDS {
+            if *k != kind {
+                remove(step, k);
+            }
+        }
+        if kind != "agent" && kind != "chain" {
+            remove(step, "with");
+        }
+        if kind == "agent" {
+            // Agent steps take only a retry limit.
+            if let Some(Yaml::Map(retry)) = get_mut(step, "retry") {
+                retry.retain(|(k, _)| k == "limit");
+            }
+        }
+        if on_exit {
+            remove(step, "after");
+        }
     }
 
     fn nested(&mut self, schema: &'static Json, key: &str) -> Yaml {
@@ -628,32 +877,39 @@ impl<'a> Gen<'a> {
             }
             "steps" => {
                 let names = self.names.steps.clone();
-                let steps = names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        // Mostly after an earlier step, so chains are acyclic.
-                        let mut step = with_name(self.nested(item, key), n.clone());
-                        // A step runs something.
-                        if !["agent", "container", "approval", "chain"]
-                            .iter()
-                            .any(|k| has(&step, k))
-                        {
-                            let agent = self.pick(&self.names.agents.clone()).unwrap_or_default();
-                            set(&mut step, "agent", Yaml::Plain(agent));
+                let mut steps = Vec::with_capacity(names.len());
+                for (i, n) in names.iter().enumerate() {
+                    // Mostly after an earlier step, so chains are acyclic, and
+                    // referring to the steps it runs after.
+                    let after = if i > 0 && self.byte() & 1 == 1 {
+                        vec![names[self.below(i)].clone()]
+                    } else {
+                        Vec::new()
+                    };
+                    self.names.before.clone_from(&after);
+                    let mut step = with_name(self.nested(item, key), n.clone());
+                    if !self.faulty {
+                        self.coherent_step(&mut step, false);
+                        if after.is_empty() {
+                            remove(&mut step, "after");
+                        } else {
+                            let after = after.into_iter().map(|a| plain_or_quoted(a, 0));
+                            set(&mut step, "after", Yaml::Seq(after.collect()));
                         }
-                        if i > 0 && self.byte() & 1 == 1 {
-                            let dep = names[self.below(i)].clone();
-                            set(&mut step, "after", Yaml::Seq(vec![Yaml::Plain(dep)]));
-                        }
-                        step
-                    })
-                    .collect();
+                    }
+                    steps.push(step);
+                }
+                // The exit handler reads no step's outputs.
+                self.names.before.clear();
                 Yaml::Seq(steps)
             }
             "outputs" => {
                 let names = self.names.outputs.clone();
-                Yaml::Seq(names.into_iter().map(Yaml::Plain).collect())
+                Yaml::Seq(names.into_iter().map(|o| plain_or_quoted(o, 0)).collect())
+            }
+            _ if !self.faulty && self.referred(key).is_some_and(|n| n.is_empty()) => {
+                // Nothing declared to refer to.
+                Yaml::Seq(Vec::new())
             }
             _ => {
                 let least = usize::from(NONEMPTY.contains(&key));
@@ -670,7 +926,6 @@ impl<'a> Gen<'a> {
     fn integer(&mut self, schema: &Json) -> Yaml {
         const INTS: &[&str] = &[
             "1",
-            "0",
             "2",
             "3",
             "5",
@@ -678,6 +933,7 @@ impl<'a> Gen<'a> {
             "100",
             "1000",
             "65535",
+            "0",
             "65536",
             "-1",
             "4294967296",
@@ -686,7 +942,9 @@ impl<'a> Gen<'a> {
             "1e3",
             "007",
         ];
-        let max = if schema.get("minimum").is_some() && !self.rarely(8) {
+        let max = if !self.faulty {
+            8
+        } else if schema.get("minimum").is_some() && !self.fault(32) {
             10
         } else {
             INTS.len()
@@ -696,25 +954,45 @@ impl<'a> Gen<'a> {
 
     fn string(&mut self, key: &str) -> Yaml {
         if let Some(names) = self.referred(key) {
-            if !names.is_empty() && !self.rarely(16) {
-                let name = self.pick(&names).unwrap_or_default();
-                if key == "agent" && self.rarely(32) && !self.names.parameters.is_empty() {
+            if !names.is_empty() && !self.fault(32) {
+                if key == "agent" && self.rarely(16) && !self.names.parameters.is_empty() {
                     let p = self
                         .pick(&self.names.parameters.clone())
                         .unwrap_or_default();
                     return Yaml::Str(format!("${{params.{p}}}"));
                 }
+                let name = self.pick(&names).unwrap_or_default();
                 return plain_or_quoted(name, self.byte());
             }
         }
-        let known = self.k.values.get(key).cloned().unwrap_or_default();
+        let scoped = self.known(&format!("{}.{key}", self.parent));
+        let known = if scoped.is_empty() {
+            self.known(key)
+        } else {
+            scoped
+        };
+        if !self.faulty {
+            // What the seeds write here that refers only to declared names,
+            // or a fitting value, or references.
+            let fits: Vec<String> = known
+                .into_iter()
+                .filter(|v| self.resolves(v, false))
+                .collect();
+            if let Some(s) = self.pick(&fits) {
+                return plain_or_quoted(s, self.byte());
+            }
+            if let Some(v) = fallback(key) {
+                return Yaml::Str(self.pick(v).unwrap_or_default().to_string());
+            }
+            return Yaml::Str(self.template());
+        }
         match self.byte() {
-            0..=199 if !known.is_empty() => {
+            0..=127 if !known.is_empty() => {
                 let s = self.pick(&known).unwrap_or_default();
                 plain_or_quoted(s, self.byte())
             }
-            0..=224 => Yaml::Str(self.template()),
-            225..=244 => Yaml::Str(self.pick(ODD_STRINGS).unwrap_or_default().into()),
+            0..=191 => Yaml::Str(self.template()),
+            192..=239 => Yaml::Str(self.pick(ODD_STRINGS).unwrap_or_default().into()),
             _ => {
                 // Bytes of the input as text.
                 let n = self.below(24);
@@ -726,42 +1004,83 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// A string of literal text and `${…}` references to declared names.
+    /// Whether every `${params.…}` in `v` names a declared parameter, and it
+    /// refers to no step (the seeds' steps are not this spec's), and to an
+    /// event only in a route.
+    fn resolves(&self, v: &str, in_route: bool) -> bool {
+        (in_route || !v.contains("${event."))
+            && !v.contains("${steps.")
+            && !v.contains("${workflow.status}")
+            && v.split("${params.").skip(1).all(|rest| {
+                let name = rest.split('}').next().unwrap_or_default();
+                self.names.parameters.iter().any(|p| p == name)
+            })
+    }
+
+    /// A string of literal text and `${…}` references to declared names:
+    /// parameters, the outputs and status of the steps the current one runs
+    /// after, the workflow's name.
     fn template(&mut self) -> String {
         let mut s = String::new();
         let n = 1 + self.below(3);
+        let before = self.names.before.clone();
         for _ in 0..n {
             match self.below(7) {
                 0 => s.push_str(["text ", "-", " == ", " > 0", " && ", "Succeeded"][self.below(6)]),
-                1 | 2 => {
-                    let p = self
-                        .pick(&self.names.parameters.clone())
-                        .unwrap_or_else(|| "p".into());
-                    let _ = write!(s, "${{params.{p}}}");
-                }
-                3 | 4 => {
-                    let st = self
-                        .pick(&self.names.steps.clone())
-                        .unwrap_or_else(|| "s".into());
+                1 | 2 => match self.pick(&self.names.parameters.clone()) {
+                    Some(p) => {
+                        let _ = write!(s, "${{params.{p}}}");
+                    }
+                    None => s.push_str("text"),
+                },
+                3 | 4 if !before.is_empty() || self.faulty => {
+                    let st = self.pick(&before).unwrap_or_else(|| "s".into());
                     let o = self
                         .pick(&self.names.outputs.clone())
                         .unwrap_or_else(|| "o".into());
                     let _ = write!(s, "${{steps.{st}.outputs.{o}}}");
                 }
-                5 => {
-                    let st = self
-                        .pick(&self.names.steps.clone())
-                        .unwrap_or_else(|| "s".into());
+                5 if !before.is_empty() || self.faulty => {
+                    let st = self.pick(&before).unwrap_or_else(|| "s".into());
                     let _ = write!(s, "${{steps.{st}.status}}");
                 }
                 _ => {
-                    let w = ["name", "namespace", "status", "uid", "bogus"][self.below(5)];
+                    let vars: &[&str] = if self.faulty {
+                        &["name", "namespace", "status", "uid", "bogus"]
+                    } else {
+                        &["name", "namespace", "uid"]
+                    };
+                    let w = vars[self.below(vars.len())];
                     let _ = write!(s, "${{workflow.{w}}}");
                 }
             }
         }
         s
     }
+}
+
+/// Values for the keys the seeds never write.
+fn fallback(key: &str) -> Option<&'static [&'static str]> {
+    Some(match key {
+        "mountPath" => &["/workspace", "/work"],
+        "poll" => &["5m", "30s"],
+        "chart" => &["agent-platform", "charts/web"],
+        "server" | "url" => &[
+            "https://kubernetes.default.svc",
+            "https://hooks.example.com/github",
+        ],
+        "ephemeralStorage" => &["1Gi", "500Mi"],
+        "pattern" => &["feature/*", "release-.*"],
+        "version" => &["1.2.3", "v1"],
+        "headBranch" | "label" => &["main", "ready"],
+        "organizations" => &["5dlabs", "acme"],
+        "sourceRepos" => &["https://github.com/5dlabs/cto.git", "*"],
+        "eventBusName" => &["default"],
+        "serviceName" => &["web", "api"],
+        "taskPrompt" => &["Do the task.\n", "Task ${params.taskId}"],
+        "args" | "options" => &["--verbose", "run"],
+        _ => return None,
+    })
 }
 
 /// A JSON scalar from the schema (`enum`, `const`) as YAML.
@@ -797,7 +1116,10 @@ fn misspell(name: &str, how: u8) -> String {
     let mut s = name.to_string();
     match how % 4 {
         0 if s.len() > 1 => {
-            s.remove(usize::from(how) % s.len());
+            let at = usize::from(how) % s.len();
+            if s.is_char_boundary(at) && s.is_char_boundary(at + 1) {
+                s.remove(at);
+            }
         }
         1 => s = s.to_uppercase(),
         2 => s.push('s'),
@@ -808,12 +1130,36 @@ fn misspell(name: &str, how: u8) -> String {
 
 /// `item` with its `name` set (a parameter, a step).
 fn with_name(mut item: Yaml, name: String) -> Yaml {
-    set(&mut item, "name", Yaml::Plain(name));
+    set(&mut item, "name", plain_or_quoted(name, 0));
     item
 }
 
+fn is_null(v: &Yaml) -> bool {
+    matches!(v, Yaml::Plain(p) if matches!(p.as_str(), "~" | "null" | ""))
+}
+
 fn has(item: &Yaml, key: &str) -> bool {
-    matches!(item, Yaml::Map(entries) if entries.iter().any(|(k, _)| k == key))
+    get(item, key).is_some()
+}
+
+fn get<'y>(item: &'y Yaml, key: &str) -> Option<&'y Yaml> {
+    match item {
+        Yaml::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn get_mut<'y>(item: &'y mut Yaml, key: &str) -> Option<&'y mut Yaml> {
+    match item {
+        Yaml::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn remove(item: &mut Yaml, key: &str) {
+    if let Yaml::Map(entries) = item {
+        entries.retain(|(k, _)| k != key);
+    }
 }
 
 fn set(item: &mut Yaml, key: &str, value: Yaml) {
@@ -928,7 +1274,9 @@ fn write_key(out: &mut String, k: &str) {
 /// Whether a literal block scalar keeps `s` as it is.
 fn block_ok(s: &str) -> bool {
     !s.ends_with("\n\n")
-        && s.lines().all(|l| {
-            !l.is_empty() && !l.starts_with([' ', '\t']) && !l.contains(['\r', '\u{feff}'])
+        && !s.starts_with([' ', '\t', '\n'])
+        && !s.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
         })
 }
