@@ -371,10 +371,10 @@ impl<'a> Gen<'a> {
     fn some_of(&mut self, from: &[String], n: usize) -> Vec<String> {
         let mut out: Vec<String> = Vec::with_capacity(n);
         for _ in 0..n {
-            if let Some(x) = self.pick(from) {
-                if !out.contains(&x) || self.fault(64) {
-                    out.push(x);
-                }
+            if let Some(x) = self.pick(from)
+                && (!out.contains(&x) || self.fault(64))
+            {
+                out.push(x);
             }
         }
         out
@@ -630,12 +630,12 @@ impl<'a> Gen<'a> {
                 self.names.steps = self.some_of(&self.known("steps.name"), n);
                 self.names.before.clear();
                 let mut chain = self.value(item, &name);
-                if !self.faulty {
-                    if let Some(on_exit) = get_mut(&mut chain, "onExit") {
-                        // It reads no step's outputs.
-                        self.names.before.clear();
-                        self.coherent_step(on_exit, true);
-                    }
+                if !self.faulty
+                    && let Some(on_exit) = get_mut(&mut chain, "onExit")
+                {
+                    // It reads no step's outputs.
+                    self.names.before.clear();
+                    self.coherent_step(on_exit, true);
                 }
                 chain
             } else if item.get("type").and_then(Json::as_str) == Some("string") {
@@ -953,17 +953,18 @@ impl<'a> Gen<'a> {
     }
 
     fn string(&mut self, key: &str) -> Yaml {
-        if let Some(names) = self.referred(key) {
-            if !names.is_empty() && !self.fault(32) {
-                if key == "agent" && self.rarely(16) && !self.names.parameters.is_empty() {
-                    let p = self
-                        .pick(&self.names.parameters.clone())
-                        .unwrap_or_default();
-                    return Yaml::Str(format!("${{params.{p}}}"));
-                }
-                let name = self.pick(&names).unwrap_or_default();
-                return plain_or_quoted(name, self.byte());
+        if let Some(names) = self.referred(key)
+            && !names.is_empty()
+            && !self.fault(32)
+        {
+            if key == "agent" && self.rarely(16) && !self.names.parameters.is_empty() {
+                let p = self
+                    .pick(&self.names.parameters.clone())
+                    .unwrap_or_default();
+                return Yaml::Str(format!("${{params.{p}}}"));
             }
+            let name = self.pick(&names).unwrap_or_default();
+            return plain_or_quoted(name, self.byte());
         }
         let scoped = self.known(&format!("{}.{key}", self.parent));
         let known = if scoped.is_empty() {
