@@ -721,16 +721,7 @@ impl<'a> Gen<'a> {
             remove(record, "promptFile");
         }
         // A workspace: a per-run claim of a size, or an existing claim.
-        if has(record, "size") && has(record, "claim") {
-            remove(
-                record,
-                if self.byte() & 1 == 1 {
-                    "size"
-                } else {
-                    "claim"
-                },
-            );
-        }
+        self.one_of(record, "size", "claim");
         if has(record, "claim") {
             remove(record, "storageClass");
         }
@@ -778,16 +769,7 @@ impl<'a> Gen<'a> {
             }
         }
         // A preview: of pull requests or of branches.
-        if has(record, "pullRequests") && has(record, "branches") {
-            remove(
-                record,
-                if self.byte() & 1 == 1 {
-                    "pullRequests"
-                } else {
-                    "branches"
-                },
-            );
-        }
+        self.one_of(record, "pullRequests", "branches");
         // A parameter: a default and choices of its type.
         if key == "parameters" {
             let ty = match get(record, "type") {
@@ -817,6 +799,14 @@ impl<'a> Gen<'a> {
                 let d = self.pick(&choices).unwrap_or_default();
                 set(record, "default", as_yaml(d));
             }
+        }
+    }
+
+    /// Keep one of two fields that exclude each other, if both are there.
+    fn one_of(&mut self, record: &mut Yaml, a: &str, b: &str) {
+        if has(record, a) && has(record, b) {
+            let drop = if self.byte() & 1 == 1 { a } else { b };
+            remove(record, drop);
         }
     }
 
