@@ -10,9 +10,12 @@
 //! images, tiers, services, parameters, step names and outputs, chosen before
 //! the sections are written so that `run: delivery` meets a `delivery`
 //! chain), from `${…}` references built from those names, or from the input
-//! bytes. Rarely, a value takes the wrong type, a key is misspelt, repeated
-//! or unknown: the error paths stay in reach. Every text goes through the
-//! same checks as the `load` target (`common::check`).
+//! bytes. Sections are then made to agree with each other where the compiler
+//! checks one against another ([`Gen::finish`]), so that most inputs make a
+//! spec that compiles. One input in eight is careless (sections left to
+//! disagree) and one in eight faulty (a value of the wrong type, a key
+//! misspelt, repeated or unknown): the error paths stay in reach. Every text
+//! goes through the same checks as the `load` target (`common::check`).
 //!
 //! With `ORCHCTL_FUZZ_DUMP=DIR` set, each generated text is also written to
 //! DIR, so a corpus of this target can be measured as spec files by the
@@ -21,7 +24,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
@@ -190,6 +193,7 @@ impl Knowledge {
 }
 
 /// A YAML value, written out by [`Yaml::write`].
+#[derive(Clone)]
 enum Yaml {
     /// Written as is (`true`, `3`, `~`, a plain string).
     Plain(String),
@@ -217,6 +221,8 @@ struct Names {
     steps: Vec<String>,
     /// The steps the step being written may refer to (those it runs after).
     before: Vec<String>,
+    /// The steps of the chain so far whose outputs can be read.
+    with_outputs: Vec<String>,
 }
 
 /// Odd names for any section: too long, upper case, dots, empty, Unicode.
@@ -290,11 +296,19 @@ const ESSENTIAL: &[&str] = &[
 
 /// Optional fields that a spec needs in practice: a workspace has a size or
 /// a claim, an agent a prompt, steps the outputs others read, per-repository
-/// semaphores repositories, a GitHub source repositories to watch.
-const EXPECTED: &[&str] = &["workspace", "size", "prompt", "outputs", "repositories"];
+/// semaphores repositories, routes a GitHub source with repositories to
+/// watch.
+const EXPECTED: &[&str] = &[
+    "workspace",
+    "size",
+    "prompt",
+    "outputs",
+    "repositories",
+    "github",
+];
 
 /// Lists a spec needs non-empty.
-const NONEMPTY: &[&str] = &["command"];
+const NONEMPTY: &[&str] = &["command", "repositories", "authorAssociation"];
 
 /// What a step runs: exactly one of these.
 const KINDS: &[&str] = &["agent", "container", "approval", "chain"];
@@ -311,6 +325,13 @@ struct Gen<'a> {
     /// misspelt or repeated keys, odd names and strings. Otherwise the
     /// generator keeps to what compiles, as far as it knows.
     faulty: bool,
+    /// Whether this input leaves the sections to disagree with each other
+    /// (one in eight): parameters, scopes and previews as [`Gen::finish`]
+    /// finds them. Each section is still well formed.
+    careless: bool,
+    /// Strings being written must be literal: no `${…}` (the agent
+    /// entrypoint and its environment, a container's command and args).
+    literal: bool,
 }
 
 impl<'a> Gen<'a> {
@@ -323,8 +344,12 @@ impl<'a> Gen<'a> {
             depth: 0,
             parent: String::new(),
             faulty: false,
+            careless: false,
+            literal: false,
         };
-        g.faulty = g.byte() >= 0xe0;
+        let first = g.byte();
+        g.faulty = first >= 0xe0;
+        g.careless = (0xc0..0xe0).contains(&first);
         g
     }
 
@@ -387,13 +412,225 @@ impl<'a> Gen<'a> {
     fn spec(mut self) -> String {
         self.declare();
         let schema = &self.k.schema;
-        let value = self.value(schema, "");
+        let mut value = self.value(schema, "");
+        if !self.faulty && !self.careless {
+            self.finish(&mut value);
+        }
         let mut text = String::new();
         if self.rarely(16) {
             text.push_str("# yaml-language-server: $schema=../schemas/orchctl.schema.json\n");
         }
         value.write(&mut text, 0, self.rarely(8));
         text
+    }
+
+    /// Make the sections agree with each other, where the compiler checks
+    /// one against another: the parameters that choose an agent, the
+    /// scopes of semaphores, the parameters chains and routes pass.
+    fn finish(&mut self, spec: &mut Yaml) {
+        // A parameter that chooses the agent lists the agents it may name.
+        let mut choosers = BTreeSet::new();
+        for (_, chain) in entries(get(spec, "chains")) {
+            for step in steps_of(chain) {
+                if let Some(Yaml::Str(a) | Yaml::Plain(a)) = get(step, "agent")
+                    && let Some(p) = a
+                        .strip_prefix("${params.")
+                        .and_then(|r| r.strip_suffix('}'))
+                {
+                    choosers.insert(p.to_string());
+                }
+            }
+        }
+        let agents = self.names.agents.clone();
+        let mut defaults = BTreeSet::new();
+        if let Some(Yaml::Seq(params)) = get_mut(spec, "parameters") {
+            for param in params.iter_mut() {
+                let name = match get(param, "name") {
+                    Some(Yaml::Str(n) | Yaml::Plain(n)) => n.clone(),
+                    _ => continue,
+                };
+                if choosers.contains(&name) {
+                    set(param, "type", Yaml::Plain("string".into()));
+                    let n = 1 + self.below(agents.len());
+                    let allowed = self.some_of(&agents, n);
+                    if has(param, "default")
+                        && let Some(first) = allowed.first()
+                    {
+                        set(param, "default", Yaml::Str(first.clone()));
+                    }
+                    set(
+                        param,
+                        "enum",
+                        Yaml::Seq(allowed.into_iter().map(Yaml::Str).collect()),
+                    );
+                }
+                if get(param, "default").is_some_and(|d| !is_null(d)) {
+                    defaults.insert(name);
+                }
+            }
+        }
+        // Semaphore overrides name the semaphore's scopes.
+        let repos: Vec<String> = match get(spec, "project").and_then(|p| get(p, "repositories")) {
+            Some(Yaml::Seq(items)) => items.iter().filter_map(text).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(Yaml::Map(sems)) =
+            get_mut(spec, "concurrency").and_then(|c| get_mut(c, "semaphores"))
+        {
+            for (_, sem) in sems.iter_mut() {
+                let per = get(sem, "per").and_then(text).unwrap_or_default();
+                let mut scopes: Vec<String> = match per.as_str() {
+                    "repository" => repos.clone(),
+                    "organization" => repos
+                        .iter()
+                        .filter_map(|r| r.split_once('/').map(|(o, _)| o.to_string()))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                scopes.sort();
+                scopes.dedup();
+                if scopes.is_empty() {
+                    remove(sem, "per");
+                    remove(sem, "overrides");
+                } else if let Some(Yaml::Map(overrides)) = get_mut(sem, "overrides") {
+                    for (i, (k, _)) in overrides.iter_mut().enumerate() {
+                        *k = scopes[i % scopes.len()].clone();
+                    }
+                    overrides.truncate(scopes.len());
+                }
+            }
+        }
+        // The variables prompt templates read.
+        let vars = self.k.keys.get("vars").cloned().unwrap_or_default();
+        if !vars.is_empty() {
+            if !matches!(get(spec, "vars"), Some(Yaml::Map(_))) {
+                set(spec, "vars", Yaml::Map(Vec::new()));
+            }
+            if let Some(Yaml::Map(have)) = get_mut(spec, "vars") {
+                for v in vars {
+                    if !have.iter().any(|(k, _)| *k == v) {
+                        have.push((v, Yaml::Str("main".into())));
+                    }
+                }
+            }
+        }
+        // A preview of a declared service, of pull requests or branches,
+        // reading what its generator provides; Helm parameters only for a
+        // Helm source.
+        let services = self.names.services.clone();
+        let helm: BTreeSet<String> = entries(get(spec, "apps").and_then(|a| get(a, "services")))
+            .filter(|(_, s)| {
+                get(s, "source").is_some_and(|src| has(src, "helm") || has(src, "chart"))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        if let Some(Yaml::Map(previews)) =
+            get_mut(spec, "apps").and_then(|a| get_mut(a, "previews"))
+        {
+            previews.retain(|(_, p)| {
+                get(p, "service")
+                    .and_then(text)
+                    .is_some_and(|s| services.contains(&s))
+                    && (has(p, "pullRequests") || has(p, "branches"))
+            });
+            for (_, p) in previews.iter_mut() {
+                if !get(p, "service")
+                    .and_then(text)
+                    .is_some_and(|s| helm.contains(&s))
+                {
+                    remove(p, "helmParameters");
+                }
+                let vars = if has(p, "branches") {
+                    orchctl::apps::SCM_PROVIDER_VARS
+                } else {
+                    orchctl::apps::PULL_REQUEST_VARS
+                };
+                provided(p, vars);
+            }
+        }
+        // The GitHub source publishes to the EventBus declared.
+        if let Some(events) = get_mut(spec, "events")
+            && let Some(bus) = get(events, "eventBus")
+        {
+            let bus = get(bus, "name")
+                .and_then(text)
+                .unwrap_or_else(|| "default".into());
+            if let Some(github) = get_mut(events, "github") {
+                set(github, "eventBusName", Yaml::Str(bus));
+            }
+        }
+        // The parameters each chain takes, callees (declared later) first:
+        // a step or route passes only those.
+        let inputs: Vec<String> = self
+            .names
+            .parameters
+            .iter()
+            .filter(|p| {
+                !matches!(
+                    p.as_str(),
+                    "agent" | "model" | "step" | "timeout" | "retries"
+                )
+            })
+            .cloned()
+            .collect();
+        let mut takes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if let Some(Yaml::Map(chains)) = get_mut(spec, "chains") {
+            for (name, chain) in chains.iter_mut().rev() {
+                let mut needed = BTreeSet::new();
+                for step in steps_of_mut(chain) {
+                    let given: BTreeSet<String> =
+                        entries(get(step, "with")).map(|(k, _)| k.clone()).collect();
+                    if let Some(callee) = get(step, "chain").and_then(text) {
+                        let callee = takes.get(&callee).cloned().unwrap_or_default();
+                        if let Some(Yaml::Map(with)) = get_mut(step, "with") {
+                            with.retain(|(k, _)| callee.contains(k));
+                        }
+                        needed.extend(callee.difference(&given).cloned());
+                    } else if has(step, "agent") {
+                        needed.extend(inputs.iter().filter(|p| !given.contains(*p)).cloned());
+                    }
+                }
+                params_in(chain, &mut needed);
+                takes.insert(name.clone(), needed);
+            }
+        }
+        // A route passes what its chain takes, and what has no default.
+        if let Some(Yaml::Map(routes)) = get_mut(spec, "events").and_then(|e| get_mut(e, "routes"))
+        {
+            for (_, route) in routes.iter_mut() {
+                let (Some(chain), Some(on)) = (
+                    get(route, "run").and_then(text),
+                    get(route, "on").and_then(text),
+                ) else {
+                    continue;
+                };
+                let needed = takes.get(&chain).cloned().unwrap_or_default();
+                let values: Vec<String> = self
+                    .known(&format!("with@{on}"))
+                    .into_iter()
+                    .filter(|v| self.resolves(v, true))
+                    .collect();
+                let mut with = match get(route, "with") {
+                    Some(Yaml::Map(with)) => with
+                        .iter()
+                        .filter(|(k, _)| needed.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for p in &needed {
+                    if !defaults.contains(p) && !with.iter().any(|(k, _)| k == p) {
+                        let v = self.pick(&values).unwrap_or_default();
+                        with.push((p.clone(), Yaml::Str(v)));
+                    }
+                }
+                if with.is_empty() {
+                    remove(route, "with");
+                } else {
+                    set(route, "with", Yaml::Map(with));
+                }
+            }
+        }
     }
 
     /// Choose the names each section declares, before any is written.
@@ -462,7 +699,8 @@ impl<'a> Gen<'a> {
                 .collect(),
             "run" => n.chains.clone(),
             "concurrency" => [&n.semaphores[..], &n.mutexes[..]].concat(),
-            "image" => n.images.clone(),
+            // A Helm or Kustomize source's images are declared ones.
+            "image" | "images" => n.images.clone(),
             "tier" => n.tiers.clone(),
             "service" => n.services.clone(),
             "after" => n.before.clone(),
@@ -483,15 +721,17 @@ impl<'a> Gen<'a> {
         {
             // Any of the others before null: a present section is the
             // plainest choice, and a parameter's value is a string, a number
-            // or a boolean alike.
+            // or a boolean alike. Only a faulty input writes null: orchctl
+            // reads no field as null.
             let (null, others): (Vec<&'static Json>, Vec<&'static Json>) = options
                 .iter()
                 .partition(|o| o.get("type").and_then(Json::as_str) == Some("null"));
-            let options = if others.is_empty() || (!null.is_empty() && self.rarely(8)) {
-                null
-            } else {
-                others
-            };
+            let options =
+                if others.is_empty() || (!null.is_empty() && self.faulty && self.rarely(8)) {
+                    null
+                } else {
+                    others
+                };
             if let Some(option) = self.pick(&options) {
                 return self.value(option, key);
             }
@@ -510,7 +750,7 @@ impl<'a> Gen<'a> {
         let ty = match schema.get("type") {
             Some(Json::Array(types)) => {
                 // Not null first, as above.
-                let i = if self.rarely(4) {
+                let i = if self.faulty && self.rarely(4) {
                     self.below(types.len())
                 } else {
                     0
@@ -615,6 +855,9 @@ impl<'a> Gen<'a> {
                 names
             }
         };
+        // The agent's environment is literal.
+        let literal =
+            std::mem::replace(&mut self.literal, key == "env" && self.parent == "runtime");
         let mut entries = Vec::with_capacity(names.len() + 1);
         if self.fault(4) {
             entries.push((
@@ -629,6 +872,7 @@ impl<'a> Gen<'a> {
                 self.names.chain = name.clone();
                 self.names.steps = self.some_of(&self.known("steps.name"), n);
                 self.names.before.clear();
+                self.names.with_outputs.clear();
                 let mut chain = self.value(item, &name);
                 if !self.faulty
                     && let Some(on_exit) = get_mut(&mut chain, "onExit")
@@ -638,6 +882,10 @@ impl<'a> Gen<'a> {
                     self.coherent_step(on_exit, true);
                 }
                 chain
+            } else if key == "images" && self.depth > 1 && !self.faulty {
+                // A Helm source's images: declared ones, by values prefix.
+                let image = self.pick(&self.names.images.clone()).unwrap_or_default();
+                plain_or_quoted(image, self.byte())
             } else if item.get("type").and_then(Json::as_str) == Some("string") {
                 // A string item is like the other items of its map
                 // (`images.*`) more than like what its name holds elsewhere.
@@ -646,7 +894,9 @@ impl<'a> Gen<'a> {
                 } else {
                     format!("{key}.*")
                 };
-                let key = if self.k.values.contains_key(&scope) && self.byte() & 3 != 3 {
+                let key = if self.k.values.contains_key(&scope)
+                    && (!self.faulty || self.byte() & 3 != 3)
+                {
                     &scope
                 } else {
                     &name
@@ -657,6 +907,7 @@ impl<'a> Gen<'a> {
             };
             entries.push((name, value));
         }
+        self.literal = literal;
         Yaml::Map(entries)
     }
 
@@ -757,6 +1008,12 @@ impl<'a> Gen<'a> {
                     };
                 }
             }
+            // Conditions the event's payload carries.
+            if let Some(event) = orchctl::github::EVENTS.iter().find(|e| e.name == on)
+                && let Some(Yaml::Map(when)) = get_mut(record, "when")
+            {
+                when.retain(|(cond, _)| applies(event, cond));
+            }
             let actions = self.known(&format!("actions@{on}"));
             if has(record, "actions") {
                 let n = 1 + self.below(2);
@@ -770,6 +1027,8 @@ impl<'a> Gen<'a> {
         }
         // A preview: of pull requests or of branches.
         self.one_of(record, "pullRequests", "branches");
+        // A GitHub source: repositories or organizations.
+        self.one_of(record, "repositories", "organizations");
         // A parameter: a default and choices of its type.
         if key == "parameters" {
             let ty = match get(record, "type") {
@@ -840,6 +1099,45 @@ impl<'a> Gen<'a> {
             if let Some(Yaml::Map(retry)) = get_mut(step, "retry") {
                 retry.retain(|(k, _)| k == "limit");
             }
+            // The step sets these itself.
+            if let Some(Yaml::Map(with)) = get_mut(step, "with") {
+                with.retain(|(k, _)| {
+                    !matches!(k.as_str(), "agent" | "step" | "timeout" | "retries")
+                });
+            }
+            // An agent chosen per run has no model of its own: the step
+            // gives one.
+            let per_run = matches!(get(step, "agent"), Some(Yaml::Str(a) | Yaml::Plain(a)) if a.starts_with("${"));
+            if per_run {
+                let models: Vec<String> = self
+                    .known("model")
+                    .into_iter()
+                    .filter(|m| self.resolves(m, false))
+                    .collect();
+                let model = self.pick(&models).unwrap_or_else(|| "m".into());
+                match get_mut(step, "with") {
+                    Some(Yaml::Map(with)) => {
+                        with.retain(|(k, _)| k != "model");
+                        with.push(("model".into(), Yaml::Str(model)));
+                    }
+                    _ => set(
+                        step,
+                        "with",
+                        Yaml::Map(vec![("model".into(), Yaml::Str(model))]),
+                    ),
+                }
+            }
+        }
+        // Whether later steps may read this one's outputs.
+        let outputs = match kind {
+            "agent" => true,
+            "container" => get(step, "container")
+                .and_then(|c| get(c, "outputs"))
+                .is_some_and(|o| matches!(o, Yaml::Seq(items) if !items.is_empty())),
+            _ => false,
+        };
+        if outputs && let Some(Yaml::Plain(name) | Yaml::Str(name)) = get(step, "name") {
+            self.names.with_outputs.push(name.clone());
         }
         if on_exit {
             remove(step, "after");
@@ -908,7 +1206,15 @@ impl<'a> Gen<'a> {
                 } else {
                     least + self.below(4)
                 };
-                Yaml::Seq((0..n).map(|_| self.nested(item, key)).collect())
+                // The agent's and a container's command line are literal.
+                let literal = std::mem::replace(
+                    &mut self.literal,
+                    matches!(key, "command" | "args")
+                        && matches!(self.parent.as_str(), "runtime" | "container"),
+                );
+                let items = (0..n).map(|_| self.nested(item, key)).collect();
+                self.literal = literal;
+                Yaml::Seq(items)
             }
         }
     }
@@ -967,13 +1273,27 @@ impl<'a> Gen<'a> {
             // or a fitting value, or references.
             let fits: Vec<String> = known
                 .into_iter()
-                .filter(|v| self.resolves(v, false))
+                .filter(|v| {
+                    self.resolves(v, false)
+                        && !(self.literal && v.contains("${"))
+                        && (key != "name" || is_dns_label(v))
+                })
                 .collect();
             if let Some(s) = self.pick(&fits) {
                 return plain_or_quoted(s, self.byte());
             }
             if let Some(v) = fallback(key) {
-                return Yaml::Str(self.pick(v).unwrap_or_default().to_string());
+                let v: Vec<&str> = v
+                    .iter()
+                    .copied()
+                    .filter(|v| !(self.literal && v.contains("${")))
+                    .collect();
+                if let Some(v) = self.pick(&v) {
+                    return Yaml::Str(v.to_string());
+                }
+            }
+            if self.literal {
+                return Yaml::Str("text".into());
             }
             return Yaml::Str(self.template());
         }
@@ -1015,6 +1335,15 @@ impl<'a> Gen<'a> {
         let mut s = String::new();
         let n = 1 + self.below(3);
         let before = self.names.before.clone();
+        let readable: Vec<String> = if self.faulty {
+            before.clone()
+        } else {
+            before
+                .iter()
+                .filter(|s| self.names.with_outputs.contains(s))
+                .cloned()
+                .collect()
+        };
         for _ in 0..n {
             match self.below(7) {
                 0 => s.push_str(["text ", "-", " == ", " > 0", " && ", "Succeeded"][self.below(6)]),
@@ -1024,8 +1353,8 @@ impl<'a> Gen<'a> {
                     }
                     None => s.push_str("text"),
                 },
-                3 | 4 if !before.is_empty() || self.faulty => {
-                    let st = self.pick(&before).unwrap_or_else(|| "s".into());
+                3 | 4 if !readable.is_empty() || self.faulty => {
+                    let st = self.pick(&readable).unwrap_or_else(|| "s".into());
                     let o = self
                         .pick(&self.names.outputs.clone())
                         .unwrap_or_else(|| "o".into());
@@ -1047,6 +1376,31 @@ impl<'a> Gen<'a> {
             }
         }
         s
+    }
+}
+
+/// Whether `s` is a Kubernetes name of one label.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Whether a route condition applies to `event`'s payload.
+fn applies(event: &orchctl::github::Event, cond: &str) -> bool {
+    match cond {
+        "merged" => event.merged.is_some(),
+        "baseBranch" => event.base_branch.is_some(),
+        "headBranch" => event.head_branch.is_some(),
+        "label" => event.label.is_some(),
+        "conclusion" => event.conclusion.is_some(),
+        "commentOn" => event.issue.is_some(),
+        "command" => event.body.is_some(),
+        "authorAssociation" => event.author_association.is_some(),
+        _ => true,
     }
 }
 
@@ -1117,6 +1471,79 @@ fn misspell(name: &str, how: u8) -> String {
         _ => s = format!("x-{s}"),
     }
     s
+}
+
+/// The entries of a map, if `item` is one.
+fn entries(item: Option<&Yaml>) -> impl Iterator<Item = &(String, Yaml)> {
+    match item {
+        Some(Yaml::Map(e)) => e.iter(),
+        _ => [].iter(),
+    }
+}
+
+/// A chain's steps and exit handler.
+fn steps_of(chain: &Yaml) -> Vec<&Yaml> {
+    let mut out = Vec::new();
+    if let Some(Yaml::Seq(steps)) = get(chain, "steps") {
+        out.extend(steps.iter());
+    }
+    out.extend(get(chain, "onExit"));
+    out
+}
+
+fn steps_of_mut(chain: &mut Yaml) -> Vec<&mut Yaml> {
+    let mut out = Vec::new();
+    if let Yaml::Map(entries) = chain {
+        for (k, v) in entries.iter_mut() {
+            match (k.as_str(), v) {
+                ("steps", Yaml::Seq(steps)) => out.extend(steps.iter_mut()),
+                ("onExit", v) => out.push(v),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Strings in `item` that read a preview variable the generator does not
+/// provide become literal.
+fn provided(item: &mut Yaml, vars: &[&str]) {
+    match item {
+        Yaml::Plain(s) | Yaml::Str(s) => {
+            let unknown = s
+                .split("${preview.")
+                .skip(1)
+                .any(|rest| rest.split_once('}').is_none_or(|(v, _)| !vars.contains(&v)));
+            if unknown {
+                *item = Yaml::Str("text".into());
+            }
+        }
+        Yaml::Seq(items) => items.iter_mut().for_each(|i| provided(i, vars)),
+        Yaml::Map(entries) => entries.iter_mut().for_each(|(_, v)| provided(v, vars)),
+    }
+}
+
+/// The text of a scalar.
+fn text(item: &Yaml) -> Option<String> {
+    match item {
+        Yaml::Plain(s) | Yaml::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The parameters `${params.…}` names anywhere in `item`.
+fn params_in(item: &Yaml, out: &mut BTreeSet<String>) {
+    match item {
+        Yaml::Plain(s) | Yaml::Str(s) => {
+            for rest in s.split("${params.").skip(1) {
+                if let Some((name, _)) = rest.split_once('}') {
+                    out.insert(name.to_string());
+                }
+            }
+        }
+        Yaml::Seq(items) => items.iter().for_each(|i| params_in(i, out)),
+        Yaml::Map(entries) => entries.iter().for_each(|(_, v)| params_in(v, out)),
+    }
 }
 
 /// `item` with its `name` set (a parameter, a step).
