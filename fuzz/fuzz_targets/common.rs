@@ -2,6 +2,55 @@
 //! lower → emit never panics, whatever the input; diagnostics render against
 //! their sources; the streaming render makes the same tree as `compile`, or
 //! fails the same; and whatever compiles emits YAML that orchctl reads back.
+//! With `ORCHCTL_FUZZ_SCHEMAS=DIR` (the upstream schemas, `../shared/schemas`
+//! beside the repository), every object it emits must also be valid against
+//! the strict schemas of Argo Workflows v4 (and the other kinds) and v3.7.
+
+use std::cell::RefCell;
+
+use orchctl::schemas::{SchemaSet, Verdict};
+
+thread_local! {
+    /// The strict schemas, opened once per process if asked for.
+    static SCHEMAS: RefCell<Option<[SchemaSet; 2]>> = RefCell::new(
+        std::env::var_os("ORCHCTL_FUZZ_SCHEMAS").map(|dir| {
+            let dir = std::path::PathBuf::from(dir);
+            let open = |sub: &str| {
+                SchemaSet::open(&dir.join(sub))
+                    .unwrap_or_else(|e| panic!("ORCHCTL_FUZZ_SCHEMAS: {e}"))
+            };
+            [open("strict"), open("argo-workflows-v3.7.18/strict")]
+        }),
+    );
+}
+
+/// Each object of `tree` valid against the strict schemas, if asked for.
+fn schema_valid(tree: &orchctl::Tree) {
+    SCHEMAS.with_borrow_mut(|sets| {
+        let Some(sets) = sets else { return };
+        for (path, text) in tree {
+            if path == "kustomization.yaml" {
+                continue;
+            }
+            let node = orchctl::yaml::parse(text, orchctl::source::FileId(0))
+                .ok()
+                .flatten()
+                .expect("emitted YAML parses");
+            let value: serde_json::Value =
+                orchctl::yaml::de::from_node(&node).expect("emitted YAML converts to JSON");
+            for (i, set) in sets.iter_mut().enumerate() {
+                let kind = value["kind"].as_str().unwrap_or_default();
+                if i == 1 && !set.has(kind) {
+                    continue;
+                }
+                match set.validate(&value) {
+                    Verdict::Valid => {}
+                    other => panic!("{path} is not schema-valid: {other:?}\n{text}"),
+                }
+            }
+        }
+    });
+}
 
 /// Run the whole pipeline over `text` as the spec file `platform.yaml`.
 pub fn check(text: &str) {
@@ -28,6 +77,7 @@ pub fn check(text: &str) {
                 .map(|(p, t)| (p.clone(), t.clone()))
                 .collect();
             assert_eq!(compared.take_tree(&from_disk), Some(compiled.tree.clone()));
+            schema_valid(&compiled.tree);
             // Whatever compiles must emit text that orchctl reads back.
             for text in compiled.tree.values() {
                 assert!(orchctl::emit::is_generated(text));
