@@ -1,7 +1,8 @@
 //! What every fuzz target checks of one spec text: load → check/resolve →
 //! lower → emit never panics, whatever the input; diagnostics render against
 //! their sources; the streaming render makes the same tree as `compile`, or
-//! fails the same; and whatever compiles emits YAML that orchctl reads back.
+//! fails the same; whatever compiles emits YAML that orchctl reads back, and
+//! objects that pass orchctl's own cross-object checks (`orchctl validate`).
 //! With `ORCHCTL_FUZZ_SCHEMAS=DIR` (the upstream schemas, `../shared/schemas`
 //! beside the repository), every object it emits must also be valid against
 //! the strict schemas of Argo Workflows v4 (and the other kinds) and v3.7.
@@ -87,6 +88,24 @@ pub fn check(text: &str) {
                     "emitted YAML does not parse:\n{body}"
                 );
             }
+            // Every templateRef, argument, dependency, semaphore key and
+            // account the objects name exists, as `orchctl validate` checks.
+            let documents = orchctl::validate::rendered(compiled, &loaded, "generated");
+            let externals = orchctl::validate::referenced_secrets(&documents);
+            let mut options = orchctl::validate::Options {
+                externals,
+                schemas: None,
+            };
+            let report = orchctl::validate::validate(&documents, Vec::new(), &mut options);
+            let failed: Vec<_> = report
+                .records
+                .iter()
+                .filter(|r| r.has_errors() || r.status == orchctl::validate::Status::Error)
+                .collect();
+            assert!(
+                failed.is_empty(),
+                "rendered objects fail validation: {failed:#?}"
+            );
         }
         Err(diags) => {
             assert!(
