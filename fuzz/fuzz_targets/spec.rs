@@ -29,6 +29,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use orchctl::model::{AGENT, MODEL, RESERVED};
 use serde_json::Value as Json;
 
 fuzz_target!(|data: &[u8]| {
@@ -425,22 +426,54 @@ impl<'a> Gen<'a> {
     }
 
     /// Make the sections agree with each other, where the compiler checks
-    /// one against another: the parameters that choose an agent, the
-    /// scopes of semaphores, the parameters chains and routes pass.
+    /// one against another: the parameters chains and routes pass, those
+    /// that choose an agent, the scopes of semaphores, prompt variables,
+    /// previews, the EventBus.
     fn finish(&mut self, spec: &mut Yaml) {
-        // A parameter that chooses the agent lists the agents it may name.
+        // The parameters each chain takes, callees (declared later) first:
+        // a step or route passes only those. Also the parameters that
+        // choose a step's agent.
+        let inputs: Vec<&str> = self
+            .names
+            .parameters
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != AGENT && *p != MODEL && !RESERVED.contains(p))
+            .collect();
+        let mut takes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut choosers = BTreeSet::new();
-        for (_, chain) in entries(get(spec, "chains")) {
-            for step in steps_of(chain) {
-                if let Some(Yaml::Str(a) | Yaml::Plain(a)) = get(step, "agent")
-                    && let Some(p) = a
-                        .strip_prefix("${params.")
-                        .and_then(|r| r.strip_suffix('}'))
-                {
-                    choosers.insert(p.to_string());
+        if let Some(Yaml::Map(chains)) = get_mut(spec, "chains") {
+            for (name, chain) in chains.iter_mut().rev() {
+                let mut needed = BTreeSet::new();
+                for step in steps_of(chain) {
+                    let given: BTreeSet<String> =
+                        entries(get(step, "with")).map(|(k, _)| k.clone()).collect();
+                    if let Some(callee) = get(step, "chain").and_then(text) {
+                        let callee = takes.get(&callee).cloned().unwrap_or_default();
+                        if let Some(Yaml::Map(with)) = get_mut(step, "with") {
+                            with.retain(|(k, _)| callee.contains(k));
+                        }
+                        needed.extend(callee.difference(&given).cloned());
+                    } else if let Some(agent) = get(step, "agent").and_then(text) {
+                        needed.extend(
+                            inputs
+                                .iter()
+                                .filter(|p| !given.contains(**p))
+                                .map(|p| p.to_string()),
+                        );
+                        if let Some(p) = agent
+                            .strip_prefix("${params.")
+                            .and_then(|r| r.strip_suffix('}'))
+                        {
+                            choosers.insert(p.to_string());
+                        }
+                    }
                 }
+                params_in(chain, &mut needed);
+                takes.insert(name.clone(), needed);
             }
         }
+        // A parameter that chooses the agent lists the agents it may name.
         let agents = self.names.agents.clone();
         let mut defaults = BTreeSet::new();
         if let Some(Yaml::Seq(params)) = get_mut(spec, "parameters") {
@@ -559,41 +592,6 @@ impl<'a> Gen<'a> {
                 set(github, "eventBusName", Yaml::Str(bus));
             }
         }
-        // The parameters each chain takes, callees (declared later) first:
-        // a step or route passes only those.
-        let inputs: Vec<String> = self
-            .names
-            .parameters
-            .iter()
-            .filter(|p| {
-                !matches!(
-                    p.as_str(),
-                    "agent" | "model" | "step" | "timeout" | "retries"
-                )
-            })
-            .cloned()
-            .collect();
-        let mut takes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        if let Some(Yaml::Map(chains)) = get_mut(spec, "chains") {
-            for (name, chain) in chains.iter_mut().rev() {
-                let mut needed = BTreeSet::new();
-                for step in steps_of_mut(chain) {
-                    let given: BTreeSet<String> =
-                        entries(get(step, "with")).map(|(k, _)| k.clone()).collect();
-                    if let Some(callee) = get(step, "chain").and_then(text) {
-                        let callee = takes.get(&callee).cloned().unwrap_or_default();
-                        if let Some(Yaml::Map(with)) = get_mut(step, "with") {
-                            with.retain(|(k, _)| callee.contains(k));
-                        }
-                        needed.extend(callee.difference(&given).cloned());
-                    } else if has(step, "agent") {
-                        needed.extend(inputs.iter().filter(|p| !given.contains(*p)).cloned());
-                    }
-                }
-                params_in(chain, &mut needed);
-                takes.insert(name.clone(), needed);
-            }
-        }
         // A route passes what its chain takes, and what has no default.
         if let Some(Yaml::Map(routes)) = get_mut(spec, "events").and_then(|e| get_mut(e, "routes"))
         {
@@ -605,19 +603,14 @@ impl<'a> Gen<'a> {
                     continue;
                 };
                 let needed = takes.get(&chain).cloned().unwrap_or_default();
-                let values: Vec<String> = self
-                    .known(&format!("with@{on}"))
-                    .into_iter()
-                    .filter(|v| self.resolves(v, true))
-                    .collect();
-                let mut with = match get(route, "with") {
-                    Some(Yaml::Map(with)) => with
-                        .iter()
-                        .filter(|(k, _)| needed.contains(k))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    _ => Vec::new(),
+                let values = self.event_values(&on);
+                if !matches!(get(route, "with"), Some(Yaml::Map(_))) {
+                    set(route, "with", Yaml::Map(Vec::new()));
+                }
+                let Some(Yaml::Map(with)) = get_mut(route, "with") else {
+                    continue;
                 };
+                with.retain(|(k, _)| needed.contains(k));
                 for p in &needed {
                     if !defaults.contains(p) && !with.iter().any(|(k, _)| k == p) {
                         let v = self.pick(&values).unwrap_or_default();
@@ -626,11 +619,18 @@ impl<'a> Gen<'a> {
                 }
                 if with.is_empty() {
                     remove(route, "with");
-                } else {
-                    set(route, "with", Yaml::Map(with));
                 }
             }
         }
+    }
+
+    /// What the seeds pass from an `on` event's payload that refers only to
+    /// declared parameters.
+    fn event_values(&self, on: &str) -> Vec<String> {
+        self.known(&format!("with@{on}"))
+            .into_iter()
+            .filter(|v| self.resolves(v, true))
+            .collect()
     }
 
     /// Choose the names each section declares, before any is written.
@@ -994,11 +994,7 @@ impl<'a> Gen<'a> {
         // A route: `with` values and actions the event has.
         if let Some(Yaml::Plain(on) | Yaml::Str(on)) = get(record, "on") {
             let on = on.clone();
-            let values: Vec<String> = self
-                .known(&format!("with@{on}"))
-                .into_iter()
-                .filter(|v| self.resolves(v, true))
-                .collect();
+            let values = self.event_values(&on);
             if let Some(Yaml::Map(with)) = get_mut(record, "with") {
                 for (_, v) in with.iter_mut() {
                     let i = usize::from(self.byte());
@@ -1101,9 +1097,7 @@ impl<'a> Gen<'a> {
             }
             // The step sets these itself.
             if let Some(Yaml::Map(with)) = get_mut(step, "with") {
-                with.retain(|(k, _)| {
-                    !matches!(k.as_str(), "agent" | "step" | "timeout" | "retries")
-                });
+                with.retain(|(k, _)| k != AGENT && !RESERVED.contains(&k.as_str()));
             }
             // An agent chosen per run has no model of its own: the step
             // gives one.
@@ -1276,7 +1270,7 @@ impl<'a> Gen<'a> {
                 .filter(|v| {
                     self.resolves(v, false)
                         && !(self.literal && v.contains("${"))
-                        && (key != "name" || is_dns_label(v))
+                        && (key != "name" || orchctl::check::is_dns_label(v))
                 })
                 .collect();
             if let Some(s) = self.pick(&fits) {
@@ -1379,16 +1373,6 @@ impl<'a> Gen<'a> {
     }
 }
 
-/// Whether `s` is a Kubernetes name of one label.
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// Whether a route condition applies to `event`'s payload.
 fn applies(event: &orchctl::github::Event, cond: &str) -> bool {
     match cond {
@@ -1482,16 +1466,7 @@ fn entries(item: Option<&Yaml>) -> impl Iterator<Item = &(String, Yaml)> {
 }
 
 /// A chain's steps and exit handler.
-fn steps_of(chain: &Yaml) -> Vec<&Yaml> {
-    let mut out = Vec::new();
-    if let Some(Yaml::Seq(steps)) = get(chain, "steps") {
-        out.extend(steps.iter());
-    }
-    out.extend(get(chain, "onExit"));
-    out
-}
-
-fn steps_of_mut(chain: &mut Yaml) -> Vec<&mut Yaml> {
+fn steps_of(chain: &mut Yaml) -> Vec<&mut Yaml> {
     let mut out = Vec::new();
     if let Yaml::Map(entries) = chain {
         for (k, v) in entries.iter_mut() {
