@@ -3,6 +3,7 @@
 
 usage: python3 fuzz/coverage.py CORPUS_DIR [--target load|spec] [--until T ...]
                                 [--every MINUTES --since T] [--detail N]
+                                [--save FILE] [--against FILE]
 
 Runs a built target (`cargo +nightly fuzz build load`, `... build -s none spec`) once over the
 corpus, or over the inputs found up to each time T (a corpus file's mtime is
@@ -10,13 +11,16 @@ when the fuzzer added it; T as Unix seconds or `HH:MM` today, UTC), with
 libFuzzer's -print_coverage=1, and prints the edges covered in orchctl's own
 code, in each dependency and in the standard library, with the growth from one
 cutoff to the next; --detail N lists the N functions that gained most between
-the last two cutoffs. A fuzzing run whose late inputs add edges only inside a
+the last two cutoffs. --save FILE keeps the last cutoff's counts, and a later
+call with --against FILE starts from them, so that a long run is measured at
+each cutoff with one pass over the corpus instead of one per cutoff so far. A fuzzing run whose late inputs add edges only inside a
 dependency has stopped finding new paths through orchctl.
 """
 
 import argparse
 import collections
 import datetime
+import json
 import os
 import re
 import shutil
@@ -45,7 +49,10 @@ def group(path):
 
 def coverage(files):
     """Covered and total edges per group, over `files`."""
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(files[0]))) as d:
+    # Beside the corpus, not in it (the fuzzer may be writing there), and on
+    # the same file system, for the links.
+    beside = os.path.dirname(os.path.dirname(os.path.abspath(files[0])))
+    with tempfile.TemporaryDirectory(dir=beside) as d:
         for f in files:
             os.link(f, os.path.join(d, os.path.basename(f)))
         out = subprocess.run(
@@ -89,6 +96,8 @@ def main():
     ap.add_argument("--since", help="with --every: the first cutoff")
     ap.add_argument("--every", type=float, help="minutes between cutoffs, up to now")
     ap.add_argument("--detail", type=int, default=0, help="functions to list")
+    ap.add_argument("--save", help="write the last cutoff's counts to this file (JSON)")
+    ap.add_argument("--against", help="a file from --save: the row to start from")
     ap.add_argument(
         "--target",
         default="load",
@@ -102,6 +111,7 @@ def main():
     if not shutil.which(TARGET):
         sys.exit(f"{TARGET} is missing: run `cargo +nightly fuzz build {args.target}` first")
     files = [os.path.join(args.corpus, f) for f in os.listdir(args.corpus)]
+    files = [f for f in files if os.path.isfile(f)]
     stamped = sorted((os.stat(f).st_mtime, f) for f in files)
     cutoffs = [when(t) for t in args.until]
     if args.every:
@@ -111,6 +121,21 @@ def main():
             t += args.every * 60
     cutoffs = sorted(cutoffs) or [stamped[-1][0]]
     rows = []
+    if args.against:
+        with open(args.against) as f:
+            saved = json.load(f)
+        functions = collections.Counter(
+            {(g, name): n for g, name, n in saved["functions"]}
+        )
+        rows.append(
+            (
+                saved["until"],
+                saved["inputs"],
+                collections.Counter(saved["covered"]),
+                collections.Counter(saved["total"]),
+                functions,
+            )
+        )
     for cut in cutoffs:
         chosen = [f for m, f in stamped if m <= cut]
         covered, total, functions = coverage(chosen)
@@ -136,6 +161,18 @@ def main():
         print("| " + " | ".join(cells) + " |")
         prev = covered
     last = rows[-1]
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(
+                {
+                    "until": last[0],
+                    "inputs": last[1],
+                    "covered": last[2],
+                    "total": last[3],
+                    "functions": [[g, name, n] for (g, name), n in last[4].items()],
+                },
+                f,
+            )
     print()
     print(
         "edges covered of those instrumented, last row: "
