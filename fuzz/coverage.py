@@ -13,8 +13,9 @@ code, in each dependency and in the standard library, with the growth from one
 cutoff to the next; --detail N lists the N functions that gained most between
 the last two cutoffs. --save FILE keeps the last cutoff's counts, and a later
 call with --against FILE starts from them, so that a long run is measured at
-each cutoff with one pass over the corpus instead of one per cutoff so far. A fuzzing run whose late inputs add edges only inside a
-dependency has stopped finding new paths through orchctl.
+each cutoff with one pass over the corpus instead of one per cutoff so far.
+A fuzzing run whose late inputs add edges only inside a dependency has stopped
+finding new paths through orchctl.
 """
 
 import argparse
